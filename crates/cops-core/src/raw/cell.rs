@@ -1,0 +1,131 @@
+//! The coroutine half of a slot: the type-erased future and the way back
+//! from a `Waker` to its executor.
+
+use core::task::{Context, Poll};
+
+use crate::loom::UnsafeCell;
+
+/// A type-erased coroutine: a pointer to its state and two functions.
+/// `#[repr(C)]` so it can cross the vDSO ABI.
+#[repr(C)]
+pub struct RawCoroutine {
+    pub(crate) data: *mut (),
+    pub(crate) vtable: &'static CoroutineVTable,
+}
+
+/// How to poll and drop a [`RawCoroutine`].
+#[repr(C)]
+pub struct CoroutineVTable {
+    /// Poll the coroutine once. Must not be called after it returned `Ready`.
+    pub poll: unsafe fn(data: *mut (), cx: &mut Context<'_>) -> Poll<()>,
+    /// Drop the coroutine's state (completed or not).
+    pub drop: unsafe fn(data: *mut ()),
+}
+
+impl RawCoroutine {
+    /// # Safety
+    /// `data` must be valid for `vtable.poll` and `vtable.drop` until
+    /// `vtable.drop` is called, from whichever CPU polls it (the executor is
+    /// multi-CPU: the state behind `data` must be `Send`).
+    pub const unsafe fn new(data: *mut (), vtable: &'static CoroutineVTable) -> Self {
+        Self { data, vtable }
+    }
+}
+
+// SAFETY: `RawCoroutine::new`'s contract makes the state `Send`.
+unsafe impl Send for RawCoroutine {}
+
+/// Where wakers of a slot lead: implemented by `Executor<P>` so the waker
+/// vtable need not be generic (and `current_id()` can recognise it).
+pub(crate) trait WakeTarget: Sync {
+    fn wake_index(&self, index: u32);
+    fn ref_inc(&self, index: u32);
+    fn ref_dec(&self, index: u32);
+    fn id_at(&self, index: u32) -> crate::CoroutineId;
+}
+
+/// The coroutine half of one slot.
+pub struct CoroutineCell {
+    /// Owned by whoever owns the slot: the spawner while FREE-claimed, the
+    /// worker while RUNNING.
+    coroutine: UnsafeCell<Option<RawCoroutine>>,
+    /// Written by the spawner before the slot is published; read by wakers of
+    /// this occupant, which can only exist after publication.
+    owner: UnsafeCell<Option<(&'static dyn WakeTarget, u32)>>,
+}
+
+// SAFETY: access to both cells follows slot ownership as documented on the
+// fields; the state word's Release/Acquire transitions order the accesses.
+unsafe impl Sync for CoroutineCell {}
+
+impl Default for CoroutineCell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CoroutineCell {
+    /// An empty cell.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        Self {
+            coroutine: UnsafeCell::new(None),
+            owner: UnsafeCell::new(None),
+        }
+    }
+    /// An empty cell.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        Self {
+            coroutine: UnsafeCell::new(None),
+            owner: UnsafeCell::new(None),
+        }
+    }
+
+    /// # Safety
+    /// The caller owns the slot (claimed, not yet activated).
+    pub(crate) unsafe fn install(
+        &self,
+        c: RawCoroutine,
+        owner: &'static dyn WakeTarget,
+        index: u32,
+    ) {
+        // SAFETY: exclusive by the caller's ownership of the claimed slot.
+        self.coroutine.with_mut(|p| unsafe { *p = Some(c) });
+        // SAFETY: as above; no waker of this occupant exists yet.
+        self.owner
+            .with_mut(|p| unsafe { *p = Some((owner, index)) });
+    }
+
+    /// # Safety
+    /// The caller is the worker that moved the slot to RUNNING.
+    pub(crate) unsafe fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: RUNNING is held by exactly one worker (the state word's
+        // QUEUED → RUNNING CAS); the coroutine is present until dropped by
+        // that same worker.
+        self.coroutine.with_mut(|p| {
+            let c = unsafe { (*p).as_ref() }.expect("a running slot holds its coroutine");
+            unsafe { (c.vtable.poll)(c.data, cx) }
+        })
+    }
+
+    /// Drop the coroutine.
+    ///
+    /// # Safety
+    /// As for [`CoroutineCell::poll`], or the caller owns a claimed slot.
+    pub(crate) unsafe fn drop_coroutine(&self) {
+        // SAFETY: exclusive access as stated by the caller; `take` leaves the
+        // cell empty so the drop function runs exactly once.
+        if let Some(c) = self.coroutine.with_mut(|p| unsafe { (*p).take() }) {
+            unsafe { (c.vtable.drop)(c.data) }
+        }
+    }
+
+    /// The executor and index wakers of this slot lead to.
+    pub(crate) fn owner(&self) -> (&'static dyn WakeTarget, u32) {
+        // SAFETY: written once per occupant before publication (see field docs).
+        self.owner
+            .with(|p| unsafe { *p })
+            .expect("wakers exist only for spawned slots")
+    }
+}

@@ -1,0 +1,239 @@
+//! The per-slot state word and its transitions.
+//!
+//! One `AtomicU64` per slot holds everything a wake, a poll and a recycle
+//! must agree on, so each transition is one compare-and-swap:
+//!
+//! ```text
+//!  63            32 31        8  7   5   4   3  2    0
+//! +----------------+-----------+---+---+---+---+------+
+//! |   generation   | waker refs| - |SUS|CAN|NTF| life |
+//! +----------------+-----------+---+---+---+---+------+
+//! ```
+//!
+//! `life` is FREE, BLOCKED, QUEUED, RUNNING or COMPLETED; NOTIFIED records a
+//! wake that arrived while RUNNING; CANCELLED a cancel request; SUSPENDED the
+//! paper's running-suspended (the worker was preempted mid-poll). Keeping the
+//! generation in the same word as `life` is what makes a stale id's wake
+//! atomic with the check that rejects it.
+
+use crate::loom::{AtomicU64, Ordering::*};
+
+pub(crate) const LIFE: u64 = 0b111;
+pub(crate) const FREE: u64 = 0;
+pub(crate) const BLOCKED: u64 = 1;
+pub(crate) const QUEUED: u64 = 2;
+pub(crate) const RUNNING: u64 = 3;
+pub(crate) const COMPLETED: u64 = 4;
+
+pub(crate) const NOTIFIED: u64 = 1 << 3;
+pub(crate) const CANCELLED: u64 = 1 << 4;
+pub(crate) const SUSPENDED: u64 = 1 << 5;
+
+const REF_SHIFT: u32 = 8;
+const REF_ONE: u64 = 1 << REF_SHIFT;
+const REF_MASK: u64 = 0xFF_FFFF << REF_SHIFT;
+const GEN_SHIFT: u32 = 32;
+
+#[inline]
+pub(crate) fn life(s: u64) -> u64 {
+    s & LIFE
+}
+#[inline]
+pub(crate) fn generation(s: u64) -> u32 {
+    (s >> GEN_SHIFT) as u32
+}
+#[inline]
+fn refs(s: u64) -> u64 {
+    (s & REF_MASK) >> REF_SHIFT
+}
+#[inline]
+fn with_life(s: u64, l: u64) -> u64 {
+    (s & !LIFE) | l
+}
+
+/// What a wake did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Wake {
+    /// BLOCKED → QUEUED: the caller must enqueue the slot.
+    Enqueue,
+    /// Already queued or already notified: nothing to do.
+    Nothing,
+    /// RUNNING: NOTIFIED set; the worker re-queues it when the poll returns.
+    Notified,
+}
+
+/// What a cancel request did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Cancel {
+    /// BLOCKED → QUEUED with CANCELLED: the caller must enqueue the slot so a
+    /// worker drops the coroutine.
+    Enqueue,
+    /// Flag set; the worker that owns or will pop it drops the coroutine.
+    Flagged,
+}
+
+/// After a poll returned `Pending`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AfterPending {
+    /// Woken (or cancelled) during the poll: RUNNING → QUEUED, enqueue it.
+    Requeue,
+    /// RUNNING → BLOCKED.
+    Blocked,
+}
+
+/// The state word of one slot.
+pub(crate) struct StateWord(AtomicU64);
+
+impl StateWord {
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self(AtomicU64::new(FREE))
+    }
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(FREE))
+    }
+
+    pub(crate) fn load(&self) -> u64 {
+        self.0.load(Acquire)
+    }
+
+    fn update<R>(&self, mut f: impl FnMut(u64) -> Result<(u64, R), R>) -> R {
+        let mut cur = self.0.load(Acquire);
+        loop {
+            let (next, r) = match f(cur) {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
+            match self.0.compare_exchange_weak(cur, next, AcqRel, Acquire) {
+                Ok(_) => return r,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The id check every id-taking operation starts with.
+    fn check(s: u64, generation_of_id: u32) -> Result<(), crate::Error> {
+        if generation(s) != generation_of_id || life(s) == FREE {
+            Err(crate::Error::Stale)
+        } else if life(s) == COMPLETED {
+            Err(crate::Error::Finished)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Validate an id without changing anything.
+    pub(crate) fn validate(&self, generation_of_id: u32) -> Result<u64, crate::Error> {
+        let s = self.load();
+        Self::check(s, generation_of_id).map(|_| s)
+    }
+
+    /// FREE → QUEUED for a freshly claimed slot. Only the claimer touches a
+    /// FREE slot it popped from the free list, so a plain store is enough;
+    /// `Release` publishes the coroutine written into the cell before it.
+    pub(crate) fn publish_spawned(&self) {
+        let s = self.0.load(Relaxed);
+        debug_assert_eq!(life(s), FREE);
+        self.0.store(
+            with_life(s & !(NOTIFIED | CANCELLED | SUSPENDED), QUEUED),
+            Release,
+        );
+    }
+
+    pub(crate) fn wake(&self, generation_of_id: u32) -> Result<Wake, crate::Error> {
+        self.update(|s| {
+            if let Err(e) = Self::check(s, generation_of_id) {
+                return Err(Err(e));
+            }
+            match life(s) {
+                BLOCKED => Ok((with_life(s, QUEUED), Ok(Wake::Enqueue))),
+                RUNNING if s & NOTIFIED == 0 => Ok((s | NOTIFIED, Ok(Wake::Notified))),
+                _ => Err(Ok(Wake::Nothing)),
+            }
+        })
+    }
+
+    pub(crate) fn cancel(&self, generation_of_id: u32) -> Result<Cancel, crate::Error> {
+        self.update(|s| {
+            if let Err(e) = Self::check(s, generation_of_id) {
+                return Err(Err(e));
+            }
+            if life(s) == BLOCKED {
+                Ok((with_life(s, QUEUED) | CANCELLED, Ok(Cancel::Enqueue)))
+            } else if s & CANCELLED != 0 {
+                Err(Ok(Cancel::Flagged))
+            } else {
+                Ok((s | CANCELLED, Ok(Cancel::Flagged)))
+            }
+        })
+    }
+
+    /// QUEUED → RUNNING for the worker that popped the slot. Returns whether a
+    /// cancel was requested (then the worker drops instead of polling).
+    pub(crate) fn start_poll(&self) -> bool {
+        self.update(|s| {
+            debug_assert_eq!(life(s), QUEUED, "only a queued slot is popped");
+            Ok((with_life(s, RUNNING) & !NOTIFIED, s & CANCELLED != 0))
+        })
+    }
+
+    pub(crate) fn end_poll_pending(&self) -> AfterPending {
+        self.update(|s| {
+            debug_assert_eq!(life(s), RUNNING);
+            let s2 = s & !(NOTIFIED | SUSPENDED);
+            if s & (NOTIFIED | CANCELLED) != 0 {
+                Ok((with_life(s2, QUEUED), AfterPending::Requeue))
+            } else {
+                Ok((with_life(s2, BLOCKED), AfterPending::Blocked))
+            }
+        })
+    }
+
+    /// RUNNING → COMPLETED (the coroutine has been dropped). Returns whether
+    /// the slot was recycled at once (no waker refs left).
+    pub(crate) fn complete(&self) -> bool {
+        self.update(|s| {
+            debug_assert_eq!(life(s), RUNNING);
+            Ok(Self::finish_or_recycle(
+                with_life(s, COMPLETED) & !(NOTIFIED | SUSPENDED),
+            ))
+        })
+    }
+
+    /// A COMPLETED slot with no refs becomes FREE with the next generation.
+    fn finish_or_recycle(s: u64) -> (u64, bool) {
+        if life(s) == COMPLETED && refs(s) == 0 {
+            let g = generation(s).wrapping_add(1) as u64;
+            ((g << GEN_SHIFT) | FREE, true)
+        } else {
+            (s, false)
+        }
+    }
+
+    pub(crate) fn ref_inc(&self) {
+        let prev = self.0.fetch_add(REF_ONE, Relaxed);
+        // A waker count that reaches 2^24 would carry into the generation:
+        // stop before it can (the same policy as `Arc`'s overflow abort).
+        assert!(
+            refs(prev) < 0xFF_FFFE,
+            "cops: too many wakers for one coroutine"
+        );
+    }
+
+    /// Drop one waker ref. Returns whether this recycled the slot.
+    pub(crate) fn ref_dec(&self) -> bool {
+        self.update(|s| {
+            debug_assert!(refs(s) > 0);
+            Ok(Self::finish_or_recycle(s - REF_ONE))
+        })
+    }
+
+    pub(crate) fn set_suspended(&self, on: bool) {
+        if on {
+            self.0.fetch_or(SUSPENDED, AcqRel);
+        } else {
+            self.0.fetch_and(!SUSPENDED, AcqRel);
+        }
+    }
+}

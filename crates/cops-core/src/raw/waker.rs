@@ -1,0 +1,59 @@
+//! The `Waker` of a coroutine: data = its [`CoroutineCell`], one static
+//! vtable. Clones hold a ref on the slot so it cannot be recycled under a
+//! live waker (no misdelivery to the next occupant); `wake` goes through the
+//! same `Scheduler::wake` as wake-by-id.
+
+use core::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::cell::CoroutineCell;
+use crate::CoroutineId;
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
+
+fn cell<'a>(data: *const ()) -> &'a CoroutineCell {
+    // SAFETY: every waker built with `VTABLE` carries a pointer to a
+    // `CoroutineCell` inside `'static` executor storage.
+    unsafe { &*(data as *const CoroutineCell) }
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    let (target, index) = cell(data).owner();
+    target.ref_inc(index);
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    // SAFETY: `data` came from one of our wakers, which this call consumes.
+    unsafe {
+        wake_by_ref(data);
+        drop(data);
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    let (target, index) = cell(data).owner();
+    target.wake_index(index);
+}
+
+unsafe fn drop(data: *const ()) {
+    let (target, index) = cell(data).owner();
+    target.ref_dec(index);
+}
+
+/// A waker borrowed for one poll: it holds no ref (the RUNNING state pins the
+/// slot), so it must not be dropped as an owned waker.
+pub(crate) fn borrowed(cell: &CoroutineCell) -> core::mem::ManuallyDrop<Waker> {
+    let raw = RawWaker::new(cell as *const CoroutineCell as *const (), &VTABLE);
+    // SAFETY: `VTABLE`'s contract holds for `cell` (see `cell()`); wrapping in
+    // `ManuallyDrop` keeps the unowned waker from releasing a ref it never took.
+    core::mem::ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
+}
+
+/// The id of the coroutine a waker belongs to, if it is one of ours.
+pub fn id_of(waker: &Waker) -> Option<CoroutineId> {
+    if !core::ptr::eq(waker.vtable(), &VTABLE) {
+        return None;
+    }
+    let (target, index) = cell(waker.data()).owner();
+    Some(target.id_at(index))
+}

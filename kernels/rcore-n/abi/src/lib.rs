@@ -1,0 +1,131 @@
+//! The rcore-n system-call ABI: numbers, error codes and the fixed user
+//! addresses shared by the kernel and the user library. One definition, used
+//! by both sides, so they cannot drift apart.
+//!
+//! Calling convention (RISC-V Linux-like): `a7` = number, `a0..a5` =
+//! arguments, `ecall`; the result comes back in `a0` as an `isize`, negative
+//! values are `-errno` ([`Errno`]).
+#![no_std]
+
+/// System-call numbers.
+pub mod nr {
+    /// `close(fd)`.
+    pub const CLOSE: usize = 57;
+    /// `pipe(fds: *mut [usize; 2])`: `fds[0]` read end, `fds[1]` write end.
+    pub const PIPE: usize = 59;
+    /// `read(fd, buf, len) -> bytes` (blocks the thread until >= 1 byte or EOF).
+    pub const READ: usize = 63;
+    /// `write(fd, buf, len) -> bytes`.
+    pub const WRITE: usize = 64;
+    /// `exit(code)`: ends the calling thread's whole process.
+    pub const EXIT: usize = 93;
+    /// `sleep(nanoseconds)`.
+    pub const SLEEP: usize = 101;
+    /// `clock() -> nanoseconds since boot` (from `rdtime`).
+    pub const CLOCK: usize = 113;
+    /// `yield()`: give the CPU back to the kernel's scheduler.
+    pub const YIELD: usize = 124;
+    /// `set_priority(pid, priority)`: the process's priority cap (0 highest, 0..64).
+    pub const SET_PRIORITY: usize = 140;
+    /// `getpid()`.
+    pub const GETPID: usize = 172;
+    /// `gettid()`: thread id, unique within the process (main thread is 0).
+    pub const GETTID: usize = 178;
+    /// `waitpid(pid, exit_code: *mut i32) -> pid` (`pid = usize::MAX`: any child).
+    pub const WAITPID: usize = 260;
+    /// `spawn(name, name_len, priority) -> pid`: start an embedded program.
+    pub const SPAWN: usize = 400;
+    /// `thread_create(entry, arg) -> tid`: a new thread of this process that
+    /// calls `entry(arg)` on a fresh user stack.
+    pub const THREAD_CREATE: usize = 460;
+    /// `thread_exit(code)`: ends the calling thread only.
+    pub const THREAD_EXIT: usize = 461;
+    /// `thread_join(tid) -> exit code`.
+    pub const THREAD_JOIN: usize = 462;
+    /// `shutdown(code)`: power off (only the init process may call it).
+    pub const SHUTDOWN: usize = 500;
+}
+
+/// Error codes (returned negated).
+#[repr(isize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Errno {
+    /// No such file or program.
+    NoEnt = 2,
+    /// No such process or thread.
+    Srch = 3,
+    /// Bad file descriptor.
+    BadF = 9,
+    /// No child to wait for.
+    Child = 10,
+    /// Try again (resource temporarily unavailable).
+    Again = 11,
+    /// Out of memory.
+    NoMem = 12,
+    /// Not allowed.
+    Perm = 1,
+    /// Bad user address.
+    Fault = 14,
+    /// Invalid argument.
+    Inval = 22,
+    /// Too many open files / processes / threads.
+    MFile = 24,
+    /// Write to a pipe with no reader.
+    Pipe = 32,
+    /// Unknown system call.
+    NoSys = 38,
+}
+
+impl Errno {
+    /// The value a system call returns for this error.
+    pub const fn ret(self) -> isize {
+        -(self as isize)
+    }
+
+    /// Decode a negative return value.
+    pub const fn from_ret(ret: isize) -> Option<Errno> {
+        Some(match -ret {
+            1 => Errno::Perm,
+            2 => Errno::NoEnt,
+            3 => Errno::Srch,
+            9 => Errno::BadF,
+            10 => Errno::Child,
+            11 => Errno::Again,
+            12 => Errno::NoMem,
+            14 => Errno::Fault,
+            22 => Errno::Inval,
+            24 => Errno::MFile,
+            32 => Errno::Pipe,
+            38 => Errno::NoSys,
+            _ => return None,
+        })
+    }
+}
+
+/// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).
+pub mod layout {
+    /// Read-only mapping of the kernel's `cops_core::view::GlobalPriorityView`.
+    pub const GLOBAL_VIEW: usize = 0x3f_0000_0000;
+    /// This process's COPS page (read-write, private): see [`super::CopsPage`].
+    pub const COPS_PAGE: usize = 0x3e_ffff_f000;
+    /// Top of the main thread's stack; thread `t` gets the stack ending at
+    /// `USER_STACK_TOP - t * USER_STACK_STRIDE`.
+    pub const USER_STACK_TOP: usize = 0x3e_0000_0000;
+    /// Bytes between two threads' stack tops (a guard page included).
+    pub const USER_STACK_STRIDE: usize = 0x10_0000;
+    /// Bytes of each user stack.
+    pub const USER_STACK_SIZE: usize = 64 * 1024;
+}
+
+/// The per-process page shared between a process and the kernel. The process
+/// writes it; the kernel only reads it, and clamps what it reads to the
+/// process's priority cap, so garbage here only hurts the process itself.
+#[repr(C)]
+pub struct CopsPage {
+    /// Highest ready coroutine priority of the process's executor
+    /// (0..64), or 255 when nothing is ready.
+    pub highest: core::sync::atomic::AtomicU8,
+}
+
+/// Priority value meaning "nothing ready" in [`CopsPage::highest`].
+pub const NO_PRIORITY: u8 = 255;

@@ -1,0 +1,40 @@
+//! `cargo xtask <command>`: the project's one entry point for building,
+//! booting and testing. Every step installs what a fresh machine lacks (a
+//! rustup target, QEMU) or stops with the exact command to run.
+//!
+//! - `cargo xtask test`: every test: host unit/integration tests, loom models,
+//!   Miri (when the nightly component is present), the `no_std` RISC-V builds,
+//!   the QEMU suites. Ends with `N passed, M failed`.
+//! - `cargo xtask qemu`: build the reference kernel and boot its demo.
+
+mod arceos;
+mod rcore;
+mod report;
+mod steps;
+mod tools;
+mod vdso;
+
+use report::Report;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => {
+            let mut report = Report::default();
+            steps::all_tests(&mut report, &args[1..]);
+            report.finish()
+        }
+        Some("qemu") => match steps::qemu_demo(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask qemu: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        _ => {
+            eprintln!("usage: cargo xtask test [--quick] | cargo xtask qemu");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The steps behind `cargo xtask test` and `cargo xtask qemu`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::report::Report;
+use crate::tools::{self, RISCV_TARGET, cargo};
+
+/// Every test the project has, cheapest first.
+pub fn all_tests(report: &mut Report, _args: &[String]) {
+    host_tests(report);
+    no_std_builds(report);
+    loom(report);
+    miri(report);
+    crate::vdso::test(report);
+    crate::rcore::test(report);
+    crate::arceos::test(report);
+}
+
+/// Boot the reference kernel's demo.
+pub fn qemu_demo(args: &[String]) -> Result<(), String> {
+    crate::rcore::demo(args)
+}
+
+/// Count the `test result:` lines of a cargo test run into `report`.
+pub fn count_cargo_tests(report: &mut Report, what: &str, success: bool, output: &str) {
+    let (mut passed, mut failed) = (0, 0);
+    for line in output.lines().filter(|l| l.starts_with("test result:")) {
+        let num = |key: &str| {
+            line.split(';')
+                .find_map(|part| part.trim().trim_start_matches("test result: ok.").trim_start_matches("test result: FAILED.").trim().strip_suffix(key))
+                .and_then(|n| n.trim().parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        passed += num(" passed");
+        failed += num(" failed");
+    }
+    if passed > 0 {
+        report.pass(what, passed);
+    }
+    if failed > 0 || !success {
+        report.fail(what, failed, if success { "tests failed" } else { "cargo test did not succeed (build error or crash)" });
+    }
+}
+
+fn cargo_test(report: &mut Report, what: &str, cmd: &mut Command, limit_secs: u64) {
+    match tools::run_captured(cmd, Duration::from_secs(limit_secs)) {
+        Ok((ok, _, out)) => count_cargo_tests(report, what, ok, &out),
+        Err(e) => report.fail(what, 1, &e),
+    }
+}
+
+/// Unit, integration and doc tests of every host crate.
+fn host_tests(report: &mut Report) {
+    cargo_test(report, "host tests (workspace)", cargo().args(["test", "--workspace", "--exclude", "xtask", "--features", "cops-core/std"]), 900);
+}
+
+/// The `no_std` crates must build for bare-metal RISC-V with and without `alloc`.
+fn no_std_builds(report: &mut Report) {
+    if let Err(e) = tools::ensure_riscv_target() {
+        report.fail("riscv target", 1, &e);
+        return;
+    }
+    let builds: &[(&str, &[&str])] = &[
+        ("cops-core no_std without alloc (riscv64)", &["-p", "cops-core", "--no-default-features"]),
+        ("cops-core no_std with alloc (riscv64)", &["-p", "cops-core"]),
+        ("cops-uintr soft + riscv-n + cops-core glue (riscv64)", &["-p", "cops-uintr", "--features", "soft,riscv-n,cops-core"]),
+    ];
+    for (what, args) in builds {
+        let mut c = cargo();
+        c.args(["build", "--target", RISCV_TARGET, "--target-dir", "target/riscv"]).args(*args);
+        report.check(what, tools::run(&mut c));
+    }
+    let mut c = cargo();
+    c.args(["build", "-p", "cops-uintr", "--features", "x86-uintr"]);
+    report.check("cops-uintr x86-uintr (host)", tools::run(&mut c));
+}
+
+/// Loom models, in release with a bounded preemption depth.
+fn loom(report: &mut Report) {
+    for (krate, test) in [("cops-core", "loom"), ("cops-uintr", "loom_queue")] {
+        let mut c = cargo();
+        c.args(["test", "--release", "-p", krate, "--test", test, "--target-dir", "target/loom"])
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("LOOM_MAX_PREEMPTIONS", "2");
+        cargo_test(report, &format!("loom models ({krate})"), &mut c, 900);
+    }
+}
+
+/// Miri on the crates with unsafe cores, when the nightly component exists.
+fn miri(report: &mut Report) {
+    if !tools::have_miri() {
+        println!("xtask: skipping Miri: run `rustup component add miri rust-src --toolchain nightly` to enable it");
+        return;
+    }
+    for krate in ["cops-core", "cops-uintr"] {
+        // Through rustup's `cargo` proxy (not this xtask's stable cargo), so
+        // `+nightly` selects the toolchain that has Miri.
+        let mut c = Command::new("cargo");
+        c.current_dir(tools::root())
+            .args(["+nightly", "miri", "test", "-p", krate, "--features", &format!("{krate}/std")])
+            .env("MIRIFLAGS", "-Zmiri-ignore-leaks")
+            .env("PROPTEST_CASES", "4")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("CARGO")
+            .env_remove("RUSTC");
+        cargo_test(report, &format!("miri ({krate})"), &mut c, 1200);
+    }
+}
