@@ -24,6 +24,7 @@ pub type SpaceId = u16;
 /// Spaces the view can hold.
 #[cfg(not(loom))]
 pub const MAX_SPACES: usize = 4096;
+/// Spaces the view can hold (shrunk for model checking).
 #[cfg(loom)]
 pub const MAX_SPACES: usize = 128;
 

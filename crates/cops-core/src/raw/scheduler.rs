@@ -11,6 +11,7 @@ use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority};
 /// coroutine for.
 #[cfg(not(loom))]
 pub const MAX_CPUS: usize = 64;
+/// Most CPUs (shrunk for model checking).
 #[cfg(loom)]
 pub const MAX_CPUS: usize = 2;
 

@@ -149,7 +149,12 @@ impl StateWord {
             match life(s) {
                 BLOCKED => Ok((with_life(s, QUEUED), Ok(Wake::Enqueue))),
                 RUNNING if s & NOTIFIED == 0 => Ok((s | NOTIFIED, Ok(Wake::Notified))),
-                _ => Err(Ok(Wake::Nothing)),
+                // Still a read-modify-write (of the same value), never a
+                // plain load: the worker's `start_poll` CAS then reads from
+                // this release, so whatever the waker wrote before waking
+                // is visible to the poll. A plain load here is the
+                // store-buffering pattern, and loom found the lost wake.
+                _ => Ok((s, Ok(Wake::Nothing))),
             }
         })
     }
@@ -161,8 +166,6 @@ impl StateWord {
             }
             if life(s) == BLOCKED {
                 Ok((with_life(s, QUEUED) | CANCELLED, Ok(Cancel::Enqueue)))
-            } else if s & CANCELLED != 0 {
-                Err(Ok(Cancel::Flagged))
             } else {
                 Ok((s | CANCELLED, Ok(Cancel::Flagged)))
             }

@@ -1,0 +1,262 @@
+//! Loom models of the executor's concurrent paths. The same scheduler code
+//! runs here as everywhere else: `src/loom.rs` swaps in loom's atomics, and
+//! `MAX_CPUS` shrinks to 2 under `cfg(loom)`.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p cops-core --release --test loom`
+#![cfg(loom)]
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use cops_core::{CoroutineState, Error, Executor, Outcome, Platform, Priority};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::thread;
+
+loom::thread_local! {
+    static CPU: Cell<usize> = Cell::new(0);
+}
+
+/// Loom threads as CPUs: each model thread sets its index first.
+struct LoomCpus;
+
+impl Platform for LoomCpus {
+    fn cpu_id(&self) -> usize {
+        CPU.with(|c| c.get())
+    }
+    fn idle(&self) {
+        thread::yield_now();
+    }
+}
+
+fn become_cpu(n: usize) {
+    CPU.with(|c| c.set(n));
+}
+
+fn executor(capacity: usize) -> &'static Executor<LoomCpus> {
+    Executor::leak(capacity, LoomCpus)
+}
+
+fn prio(level: u8) -> Priority {
+    Priority::new(level).unwrap()
+}
+
+/// Shared observations of one coroutine.
+#[derive(Default)]
+struct Probe {
+    /// Set by the waker's side before it wakes: the coroutine's condition.
+    flag: AtomicBool,
+    polls: AtomicUsize,
+    /// Non-zero while a poll runs: a second concurrent poll trips it.
+    in_poll: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+/// Completes once `flag` is set (or at once, if `ready_at_once`); counts
+/// its polls and checks that no two ever overlap.
+struct Gate {
+    probe: Arc<Probe>,
+    ready_at_once: bool,
+}
+
+impl Future for Gate {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        let p = &self.probe;
+        assert_eq!(p.in_poll.fetch_add(1, SeqCst), 0, "polled twice at once");
+        p.polls.fetch_add(1, SeqCst);
+        let done = self.ready_at_once || p.flag.load(SeqCst);
+        p.in_poll.fetch_sub(1, SeqCst);
+        if done { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.probe.dropped.fetch_add(1, SeqCst);
+    }
+}
+
+fn gate(ready_at_once: bool) -> (Gate, Arc<Probe>) {
+    let probe = Arc::new(Probe::default());
+    (Gate { probe: probe.clone(), ready_at_once }, probe)
+}
+
+/// Spawn a gate and poll it once, leaving it BLOCKED.
+fn blocked(exec: &'static Executor<LoomCpus>, level: u8) -> (cops_core::CoroutineId, Arc<Probe>) {
+    let (fut, probe) = gate(false);
+    let id = exec.spawn(fut, prio(level)).unwrap().id();
+    let step = exec.poll_next().unwrap();
+    assert_eq!((step.id, step.outcome), (id, Outcome::Pending));
+    assert_eq!(exec.state(id), Ok(CoroutineState::Blocked));
+    (id, probe)
+}
+
+/// A wake racing with the poll that returns `Pending` is never lost: once
+/// the waker's side is done and the executor idles, the coroutine finished.
+#[test]
+fn wake_vs_poll_returning_pending() {
+    loom::model(|| {
+        let exec = executor(1);
+        let (fut, probe) = gate(false);
+        let id = exec.spawn(fut, prio(3)).unwrap().id();
+
+        let waker_side = {
+            let probe = probe.clone();
+            thread::spawn(move || {
+                become_cpu(1);
+                probe.flag.store(true, SeqCst);
+                exec.wake(id)
+            })
+        };
+        exec.poll_next();
+        let woke = waker_side.join().unwrap();
+        exec.run_until_idle();
+
+        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert_eq!(exec.live(), 0, "wake lost: {:?} {:?} polls={}", exec.state(id), woke, probe.polls.load(SeqCst));
+        assert!(probe.polls.load(SeqCst) <= 2);
+        assert_eq!(probe.dropped.load(SeqCst), 1);
+    });
+}
+
+/// Two workers popping the same level: each coroutine is polled exactly
+/// once, by exactly one worker.
+#[test]
+fn two_workers_pop_one_level() {
+    loom::model(|| {
+        let exec = executor(2);
+        let (a, pa) = gate(true);
+        let (b, pb) = gate(true);
+        exec.spawn(a, prio(7)).unwrap();
+        exec.spawn(b, prio(7)).unwrap();
+
+        let other = thread::spawn(move || {
+            become_cpu(1);
+            exec.poll_next().map(|p| p.id)
+        });
+        let mine = exec.poll_next().map(|p| p.id);
+        let theirs = other.join().unwrap();
+        exec.run_until_idle();
+
+        assert!(mine.is_some(), "a worker found the level empty while two were queued");
+        assert_ne!(mine, theirs, "one coroutine picked by both workers");
+        assert_eq!(pa.polls.load(SeqCst), 1);
+        assert_eq!(pb.polls.load(SeqCst), 1);
+        assert_eq!(exec.live(), 0);
+    });
+}
+
+/// A wake racing with `set_priority` on a blocked coroutine: whatever the
+/// order, it is queued once, at the new level, and the bitmap says so.
+#[test]
+fn wake_vs_set_priority() {
+    loom::model(|| {
+        let exec = executor(1);
+        let (id, probe) = blocked(exec, 20);
+
+        let waker_side = {
+            let probe = probe.clone();
+            thread::spawn(move || {
+                become_cpu(1);
+                probe.flag.store(true, SeqCst);
+                exec.wake(id).unwrap();
+            })
+        };
+        exec.set_priority(id, prio(2)).unwrap();
+        waker_side.join().unwrap();
+
+        assert_eq!(exec.highest_ready(), Some(prio(2)));
+        assert_eq!(exec.scheduler().ready_bitmap(), 1 << 2);
+        let step = exec.poll_next().unwrap();
+        assert_eq!((step.id, step.priority, step.outcome), (id, prio(2), Outcome::Completed));
+        assert!(exec.poll_next().is_none(), "queued twice");
+    });
+}
+
+/// A wake racing with cancel: the coroutine is dropped exactly once, never
+/// polled after the cancel, and the wake answers without panicking.
+#[test]
+fn wake_vs_cancel() {
+    loom::model(|| {
+        let exec = executor(1);
+        let (id, probe) = blocked(exec, 5);
+
+        let waker_side = thread::spawn(move || {
+            become_cpu(1);
+            exec.wake(id)
+        });
+        exec.cancel(id).unwrap();
+        let woke = waker_side.join().unwrap();
+        exec.run_until_idle();
+
+        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert_eq!(probe.polls.load(SeqCst), 1, "polled after cancel");
+        assert_eq!(probe.dropped.load(SeqCst), 1);
+        assert_eq!(exec.live(), 0);
+        assert_eq!(exec.wake(id), Err(Error::Stale));
+    });
+}
+
+/// A wake racing with the poll that completes the coroutine.
+#[test]
+fn wake_vs_complete() {
+    loom::model(|| {
+        let exec = executor(1);
+        let (fut, probe) = gate(true);
+        let id = exec.spawn(fut, prio(1)).unwrap().id();
+
+        let waker_side = thread::spawn(move || {
+            become_cpu(1);
+            exec.wake(id)
+        });
+        let step = exec.poll_next().unwrap();
+        let woke = waker_side.join().unwrap();
+
+        assert_eq!(step.outcome, Outcome::Completed);
+        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert!(exec.poll_next().is_none(), "completed coroutine re-queued");
+        assert_eq!(probe.polls.load(SeqCst), 1);
+        assert_eq!(exec.live(), 0);
+    });
+}
+
+/// A wake by an old id while its slot is recycled for a new coroutine:
+/// the new occupant is never woken by it.
+#[test]
+fn stale_wake_after_slot_reuse() {
+    loom::model(|| {
+        let exec = executor(1);
+        let (old, _) = blocked(exec, 4);
+
+        let recycler = thread::spawn(move || {
+            become_cpu(1);
+            exec.cancel(old).unwrap();
+            // A racing wake may hold the enqueue for a moment: wait for it.
+            while exec.live() != 0 {
+                exec.run_until_idle();
+                thread::yield_now();
+            }
+            let (fut, probe) = gate(false);
+            let new = exec.spawn(fut, prio(4)).unwrap().id();
+            assert_eq!(exec.poll_next().map(|p| p.outcome), Some(Outcome::Pending));
+            (new, probe)
+        });
+        let woke = exec.wake(old);
+        let (new, probe) = recycler.join().unwrap();
+
+        assert_eq!(new.index(), old.index(), "capacity 1: the slot is reused");
+        assert_ne!(new, old);
+        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert_eq!(exec.wake(old), Err(Error::Stale));
+        assert_eq!(exec.state(new), Ok(CoroutineState::Blocked), "stale wake reached the new occupant");
+        assert!(exec.poll_next().is_none());
+        assert_eq!(probe.polls.load(SeqCst), 1);
+        // Let loom check that nothing leaked: drop the new occupant.
+        exec.cancel(new).unwrap();
+        exec.run_until_idle();
+        assert_eq!(probe.dropped.load(SeqCst), 1);
+    });
+}
