@@ -1,0 +1,263 @@
+//! Trace tests of the executor's public behaviour: each test records what
+//! ran, in which order, and compares it with what the COPS interface
+//! promises.
+#![cfg(all(not(loom), feature = "std"))]
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+use cops_core::switching::{SpaceSwitcher, Switching};
+use cops_core::view::{GlobalPriorityView, SpaceId};
+use cops_core::{
+    Cancelled, CoroutineKind, CoroutineStorage, Error, Executor, NoPlatform, Priority, RunExit,
+    Storage, StdPlatform, current_id, yield_now,
+};
+
+type Trace = Arc<Mutex<Vec<String>>>;
+
+fn p(level: u8) -> Priority {
+    Priority::new(level).unwrap()
+}
+
+fn log(trace: &Trace, what: impl Into<String>) {
+    trace.lock().unwrap().push(what.into());
+}
+
+fn taken(trace: &Trace) -> Vec<String> {
+    std::mem::take(&mut *trace.lock().unwrap())
+}
+
+#[test]
+fn strict_priority_then_fifo_within_a_level() {
+    let exec = Executor::leak(16, NoPlatform);
+    let trace = Trace::default();
+    for (name, level) in [("c1", 9), ("a", 0), ("c2", 9), ("b", 4), ("c3", 9)] {
+        let t = trace.clone();
+        exec.spawn(async move { log(&t, name) }, p(level)).unwrap();
+    }
+    assert_eq!(exec.run_until_idle(), 5);
+    assert_eq!(taken(&trace), ["a", "b", "c1", "c2", "c3"]);
+}
+
+#[test]
+fn coroutine_reprioritises_itself_and_yields() {
+    let exec = Executor::leak(8, NoPlatform);
+    let trace = Trace::default();
+    let t = trace.clone();
+    exec.spawn(
+        async move {
+            log(&t, "worker starts at 5");
+            let me = current_id().await.unwrap();
+            exec.set_priority(me, p(20)).unwrap();
+            yield_now().await; // now behind the level-10 coroutine
+            log(&t, "worker resumes at 20");
+        },
+        p(5),
+    )
+    .unwrap();
+    let t = trace.clone();
+    exec.spawn(async move { log(&t, "other at 10") }, p(10)).unwrap();
+    exec.run_until_idle();
+    assert_eq!(taken(&trace), ["worker starts at 5", "other at 10", "worker resumes at 20"]);
+}
+
+#[test]
+fn current_id_is_the_spawned_id() {
+    let exec = Executor::leak(4, NoPlatform);
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    let h = exec
+        .spawn(async move { *s.lock().unwrap() = Some((current_id().await, exec.current_id())) }, p(1))
+        .unwrap();
+    let id = h.id();
+    exec.run_until_idle();
+    assert_eq!(*seen.lock().unwrap(), Some((Some(id), Some(id))));
+    assert_eq!(exec.current_id(), None, "no coroutine runs outside a poll");
+}
+
+#[test]
+fn join_handles_deliver_outputs_and_cancellation() {
+    let exec = Executor::leak(8, NoPlatform);
+    let mut answer = exec.spawn(async { 6 * 7 }, p(3)).unwrap();
+    let blocked = exec.spawn(std::future::pending::<u32>(), p(3)).unwrap();
+    let pending_id = blocked.id();
+    let trace = Trace::default();
+    let t = trace.clone();
+    exec.spawn(
+        async move {
+            let r = blocked.await;
+            log(&t, format!("joined: {r:?}"));
+        },
+        p(2),
+    )
+    .unwrap();
+    exec.run_until_idle();
+    assert_eq!(answer.try_take(), Some(Ok(42)));
+    assert_eq!(exec.live(), 2, "the pending coroutine and its joiner are blocked");
+
+    exec.cancel(pending_id).unwrap();
+    exec.run_until_idle();
+    assert_eq!(taken(&trace), [format!("joined: {:?}", Err::<u32, _>(Cancelled))]);
+    assert_eq!(exec.live(), 0);
+    assert_eq!(exec.wake(pending_id), Err(Error::Stale), "the slot was recycled");
+}
+
+/// A hand-written future: its type can be named in a `static`.
+struct CountDone(&'static AtomicUsize);
+
+impl std::future::Future for CountDone {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.0.fetch_add(1, SeqCst);
+        std::task::Poll::Ready(())
+    }
+}
+
+#[test]
+fn spawn_in_static_storage_needs_no_allocator() {
+    static STORAGE: Storage<2> = Storage::new();
+    static EXEC: Executor = Executor::new(&STORAGE, NoPlatform);
+    static DONE: AtomicUsize = AtomicUsize::new(0);
+    static SLOT: CoroutineStorage<CountDone> = CoroutineStorage::new();
+
+    let id = EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)).unwrap();
+    assert_eq!(EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)), Err(Error::NoSlot), "storage in use");
+    EXEC.run_until_idle();
+    assert_eq!(DONE.load(SeqCst), 1);
+    assert_eq!(EXEC.state(id), Err(Error::Stale));
+    EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)).unwrap();
+    EXEC.run_until_idle();
+    assert_eq!(DONE.load(SeqCst), 2, "the storage is reusable once its coroutine finished");
+}
+
+#[test]
+fn aging_bounds_the_wait_of_a_low_priority_coroutine() {
+    let storage: &'static Storage<8> = Box::leak(Box::new(Storage::new()));
+    let exec: &'static Executor = Box::leak(Box::new(Executor::new(storage, NoPlatform).with_aging(4)));
+    let low_ran_at = Arc::new(AtomicUsize::new(usize::MAX));
+    let steps = Arc::new(AtomicUsize::new(0));
+    let (l, s) = (low_ran_at.clone(), steps.clone());
+    exec.spawn(async move { l.store(s.load(SeqCst), SeqCst) }, p(60)).unwrap();
+    let s = steps.clone();
+    exec.spawn(
+        async move {
+            // A busy high-priority coroutine that never blocks for 50 steps.
+            for _ in 0..50 {
+                s.fetch_add(1, SeqCst);
+                yield_now().await;
+            }
+        },
+        p(0),
+    )
+    .unwrap();
+    exec.run_until_idle();
+    let at = low_ran_at.load(SeqCst);
+    assert!(at < 4, "low-priority coroutine waited {at} steps with aging every 4 picks");
+
+    // Without aging the same load starves it until the busy one finishes.
+    let plain = Executor::leak(8, NoPlatform);
+    let (l, s) = (low_ran_at.clone(), Arc::new(AtomicUsize::new(0)));
+    let s2 = s.clone();
+    plain.spawn(async move { l.store(s2.load(SeqCst), SeqCst) }, p(60)).unwrap();
+    plain
+        .spawn(
+            async move {
+                for _ in 0..50 {
+                    s.fetch_add(1, SeqCst);
+                    yield_now().await;
+                }
+            },
+            p(0),
+        )
+        .unwrap();
+    plain.run_until_idle();
+    assert_eq!(low_ran_at.load(SeqCst), 50);
+}
+
+/// Many workers, many cross-thread wakes (racing with the polls that
+/// block): every coroutine completes, every worker returns `AllDone`, and
+/// the published priority ends empty.
+#[test]
+fn std_workers_run_one_executor_to_completion() {
+    const N: usize = 400;
+    let platform = StdPlatform::new();
+    let exec = Executor::leak(N, platform.clone());
+    let done = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel::<cops_core::CoroutineId>();
+    for i in 0..N {
+        let (done, tx) = (done.clone(), tx.clone());
+        exec.spawn(
+            async move {
+                // Block once; a foreign thread wakes us by id, possibly
+                // while this poll is still running.
+                let mut first = true;
+                std::future::poll_fn(|_| {
+                    if std::mem::take(&mut first) {
+                        tx.send(exec.current_id().unwrap()).unwrap();
+                        std::task::Poll::Pending
+                    } else {
+                        std::task::Poll::Ready(())
+                    }
+                })
+                .await;
+                done.fetch_add(1, SeqCst);
+            },
+            p((i % 64) as u8),
+        )
+        .unwrap();
+    }
+    drop(tx);
+    let waker_thread = std::thread::spawn(move || {
+        for id in rx {
+            exec.wake(id).unwrap();
+        }
+    });
+    assert_eq!(exec.alloc_cpu(3), Ok(3));
+    assert_eq!(exec.run(), RunExit::AllDone);
+    platform.join_workers();
+    waker_thread.join().unwrap();
+    assert_eq!(done.load(SeqCst), N);
+    assert_eq!(platform.published().0, None);
+}
+
+struct Recorder(Mutex<Vec<(SpaceId, u8)>>);
+
+impl SpaceSwitcher for Recorder {
+    fn enter(&self, space: SpaceId, priority: Priority) {
+        self.0.lock().unwrap().push((space, priority.level()));
+    }
+}
+
+#[test]
+fn switching_coroutine_follows_the_most_urgent_space() {
+    static VIEW: GlobalPriorityView = GlobalPriorityView::new();
+    static SWITCHING: Switching = Switching::new(&VIEW);
+    static RECORDER: Recorder = Recorder(Mutex::new(Vec::new()));
+    let exec = Executor::leak(8, NoPlatform);
+    SWITCHING.spawn(exec, &RECORDER, 1).unwrap();
+    exec.run_until_idle(); // nothing to enter: it parks
+    assert!(RECORDER.0.lock().unwrap().is_empty());
+
+    // Space 7 becomes ready at 12, space 3 at 5: space 3 is entered first.
+    for (space, level) in [(7, 12), (3, 5)] {
+        if let Some(h) = VIEW.update(space, Some(p(level))).unwrap() {
+            SWITCHING.follow(exec, h);
+        }
+    }
+    let trace = Trace::default();
+    let t = trace.clone();
+    // A kernel coroutine more urgent than every space runs before any entry.
+    exec.spawn_kind(async move { log(&t, "kernel work") }, p(1), CoroutineKind::Syscall).unwrap();
+    assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(1)));
+    assert_eq!(taken(&trace), ["kernel work"]);
+    assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(5)));
+    assert_eq!(RECORDER.0.lock().unwrap().as_slice(), [(3, 5)]);
+
+    // Space 3 has nothing left: the switching coroutine drops to 12 and
+    // enters space 7.
+    if let Some(h) = VIEW.update(3, None).unwrap() {
+        SWITCHING.follow(exec, h);
+    }
+    assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(12)));
+    assert_eq!(RECORDER.0.lock().unwrap().last(), Some(&(7, 12)));
+}
