@@ -1,9 +1,117 @@
-//! kernels/rcore-n: build, boot the demo, run the QEMU suite.
-//! (Filled in by the rcore-n work; placeholder until then.)
+//! kernels/rcore-n: build the user programs and the kernel, boot the demo,
+//! run the in-guest test suite under QEMU.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
 use crate::report::Report;
+use crate::tools::{self, RISCV_TARGET, cargo, root};
 
-pub fn test(_report: &mut Report) {}
+const MANIFEST: &str = "kernels/rcore-n/Cargo.toml";
+/// SMP configurations every guest test runs under.
+const SMP: [usize; 2] = [1, 4];
+const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn demo(_args: &[String]) -> Result<(), String> {
-    Err("the rcore-n kernel is not in this tree yet".into())
+fn user_dir() -> PathBuf {
+    root().join("target/rcore-user").join(RISCV_TARGET).join("release")
+}
+
+fn kernel_elf() -> PathBuf {
+    root().join("target/rcore-n").join(RISCV_TARGET).join("release/rcore-n")
+}
+
+/// Build the user programs, then the kernel embedding them.
+pub fn build(features: &[&str]) -> Result<PathBuf, String> {
+    tools::ensure_riscv_target()?;
+    let mut user = cargo();
+    user.args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n-user", "--bins"])
+        .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-user"]);
+    tools::run(&mut user)?;
+    let mut kernel = cargo();
+    kernel
+        .args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n"])
+        .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n"])
+        .env("COPS_USER_DIR", user_dir());
+    if !features.is_empty() {
+        kernel.args(["--features", &features.join(",")]);
+    }
+    tools::run(&mut kernel)?;
+    Ok(kernel_elf())
+}
+
+/// The QEMU command booting `kernel` with `bootargs` on `smp` harts.
+pub fn qemu(kernel: &PathBuf, smp: usize, bootargs: &str) -> Command {
+    let mut c = Command::new("qemu-system-riscv64");
+    c.args(["-machine", "virt", "-bios", "default", "-nographic", "-m", "128M"])
+        .args(["-smp", &smp.to_string(), "-kernel"])
+        .arg(kernel)
+        .args(["-append", bootargs]);
+    c
+}
+
+/// `cargo xtask qemu [program] [--smp N]`: boot the demo (or `program`).
+pub fn demo(args: &[String]) -> Result<(), String> {
+    tools::ensure_qemu()?;
+    let kernel = build(&[])?;
+    let mut init = "demo".to_string();
+    let mut smp = 2;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--smp" => smp = it.next().and_then(|n| n.parse().ok()).ok_or("--smp N")?,
+            other => init = other.to_string(),
+        }
+    }
+    println!("xtask: booting rcore-n (init={init}, {smp} harts)");
+    tools::run(qemu(&kernel, smp, &format!("init={init} trace")).stdin(std::process::Stdio::null()))
+}
+
+/// The guest test programs: `user/src/bin/test_*.rs`.
+fn guest_tests() -> Vec<String> {
+    let dir = root().join("kernels/rcore-n/user/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_owned))
+                .filter(|n| n.starts_with("test_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Boot each guest test under each SMP configuration: a test passes when
+/// QEMU exits 0 (the finisher's pass code) and the guest printed its line.
+pub fn test(report: &mut Report) {
+    if let Err(e) = tools::ensure_qemu() {
+        report.fail("qemu", 1, &e);
+        return;
+    }
+    let kernel = match build(&[]) {
+        Ok(k) => k,
+        Err(e) => {
+            report.fail("rcore-n build", 1, &e);
+            return;
+        }
+    };
+    let mut fpga = cargo();
+    fpga.args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n", "--features", "board-fpga"])
+        .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n-fpga"])
+        .env("COPS_USER_DIR", user_dir());
+    report.check("rcore-n board-fpga build (untested on hardware)", tools::run(&mut fpga));
+
+    for name in guest_tests() {
+        for smp in SMP {
+            let what = format!("qemu {name} (-smp {smp})");
+            let result = tools::run_captured(&mut qemu(&kernel, smp, &format!("init={name}")), GUEST_TIMEOUT);
+            let line = format!("TEST {name} PASS");
+            match result {
+                Ok((true, _, out)) if out.contains(&line) => report.pass(&what, 1),
+                Ok((_, code, _)) => report.fail(&what, 1, &format!("exit {code:?}, or no `{line}` line")),
+                Err(e) => report.fail(&what, 1, &e),
+            }
+        }
+    }
 }

@@ -248,8 +248,11 @@ impl<P: Platform> Executor<P> {
         } else {
             let waker = waker::borrowed(cell);
             let mut cx = Context::from_waker(&waker);
+            self.platform.running_priority(Some(picked.priority));
             // SAFETY: `pick` moved the slot QUEUED → RUNNING for this CPU.
-            match unsafe { cell.poll(&mut cx) } {
+            let polled = unsafe { cell.poll(&mut cx) };
+            self.platform.running_priority(None);
+            match polled {
                 Poll::Ready(()) => Outcome::Completed,
                 Poll::Pending => {
                     if self.sched.end_poll_pending(&self.platform, cpu, picked.id) {

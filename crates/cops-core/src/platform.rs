@@ -34,6 +34,12 @@ pub trait Platform: Send + Sync + 'static {
     /// into the kernel's global priority view).
     fn publish_priority(&self, _highest: Option<Priority>) {}
 
+    /// The calling CPU starts polling a coroutine of `priority` (`Some`), or
+    /// finished polling it (`None`). Lets a process tell the kernel how
+    /// urgent the coroutine on each of its threads is while it runs (a
+    /// running coroutine is not in the ready bitmap).
+    fn running_priority(&self, _priority: Option<Priority>) {}
+
     /// Asked after every poll: should the worker stop and give the CPU back
     /// (someone elsewhere, another process or the kernel, has a more urgent
     /// coroutine than `local_highest`)?

@@ -125,7 +125,15 @@ pub struct CopsPage {
     /// Highest ready coroutine priority of the process's executor
     /// (0..64), or 255 when nothing is ready.
     pub highest: core::sync::atomic::AtomicU8,
+    _reserved: [u8; 7],
+    /// Priority of the coroutine each thread (by tid) is polling, or 255.
+    /// A thread that traps mid-poll (system call, preemption) is as urgent
+    /// as the coroutine it is running.
+    pub running: [core::sync::atomic::AtomicU8; MAX_THREADS],
 }
+
+/// Most threads per process (a thread's tid indexes [`CopsPage::running`]).
+pub const MAX_THREADS: usize = 64;
 
 /// Priority value meaning "nothing ready" in [`CopsPage::highest`].
 pub const NO_PRIORITY: u8 = 255;

@@ -1,0 +1,121 @@
+//! Boot: the entry points of the boot hart and the secondary harts, the
+//! device tree, and bringing every hart into the shared executor.
+
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicUsize, Ordering::*};
+
+use crate::board::MAX_HARTS;
+
+const STACK_SIZE: usize = 64 * 1024;
+
+global_asm!(
+    "
+    .option arch, +m
+    .section .text.entry
+    .globl _start
+_start:
+    # a0 = hartid, a1 = DTB (from OpenSBI); the boot hart may be any hart.
+    la      sp, {stacks}
+    li      t0, {size}
+    addi    t1, a0, 1
+    mul     t0, t0, t1
+    add     sp, sp, t0
+    mv      tp, a0
+    call    {rust_main}
+
+    .globl _secondary_start
+_secondary_start:
+    la      sp, {stacks}
+    li      t0, {size}
+    addi    t1, a0, 1
+    mul     t0, t0, t1
+    add     sp, sp, t0
+    mv      tp, a0
+    call    {secondary_main}
+    ",
+    stacks = sym BOOT_STACKS,
+    size = const STACK_SIZE,
+    rust_main = sym rust_main,
+    secondary_main = sym secondary_main,
+);
+
+#[unsafe(link_section = ".bss.stack")]
+static mut BOOT_STACKS: [[u8; STACK_SIZE]; MAX_HARTS] = [[0; STACK_SIZE]; MAX_HARTS];
+
+unsafe extern "C" {
+    fn _secondary_start();
+    static mut sbss: u8;
+    static mut ebss: u8;
+    static ekernel: u8;
+}
+
+/// What the device tree told us that the task layer needs.
+pub struct BootInfo {
+    pub bootargs: &'static str,
+}
+
+static TIMEBASE: AtomicUsize = AtomicUsize::new(10_000_000);
+
+/// The calling hart's id (kept in `tp` while in the kernel).
+pub fn hart_id() -> usize {
+    let id: usize;
+    // SAFETY: reads a register.
+    unsafe { core::arch::asm!("mv {}, tp", out(reg) id) };
+    id
+}
+
+/// `rdtime` ticks per second.
+pub fn timebase() -> u64 {
+    TIMEBASE.load(Relaxed) as u64
+}
+
+/// First free physical address after the kernel image.
+pub fn kernel_end() -> usize {
+    &raw const ekernel as usize
+}
+
+extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
+    // SAFETY: nothing in .bss is in use yet (the boot stack lies before it).
+    unsafe {
+        let start = &raw mut sbss;
+        let len = (&raw mut ebss as usize) - start as usize;
+        core::ptr::write_bytes(start, 0, len);
+    }
+    // SAFETY: OpenSBI passes a valid DTB, which stays mapped (identity RAM).
+    let fdt: fdt::Fdt<'static> = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.expect("bad device tree");
+    let region = fdt.memory().regions().next().expect("no memory in the device tree");
+    let mem_end = region.starting_address as usize + region.size.unwrap_or(0);
+    let timebase = fdt.cpus().next().map_or(10_000_000, |c| c.timebase_frequency());
+    TIMEBASE.store(timebase, Relaxed);
+    // The DTB stays mapped (identity RAM) for the kernel's lifetime.
+    let bootargs: &'static str = fdt.chosen().bootargs().unwrap_or("");
+    let hart_ids: heapless::Vec<usize, 8> = fdt.cpus().map(|c| c.ids().first()).take(8).collect();
+
+    crate::mm::init(kernel_end(), mem_end);
+    crate::trap::init_hart();
+    println!(
+        "[kernel] rcore-n on hart {hart}: {} MiB RAM, timebase {timebase} Hz, {} harts, bootargs {bootargs:?}",
+        (mem_end - 0x8000_0000) >> 20,
+        hart_ids.len(),
+    );
+    crate::task::init(BootInfo { bootargs });
+
+    let mut started = 1;
+    for &id in hart_ids.iter() {
+        if id != hart && started < MAX_HARTS && id < MAX_HARTS {
+            let r = sbi_rt::hart_start(id, _secondary_start as *const () as usize, 0);
+            if r.is_ok() {
+                started += 1;
+            } else {
+                println!("[kernel] hart {id} did not start: {r:?}");
+            }
+        }
+    }
+    crate::task::hart_loop()
+}
+
+extern "C" fn secondary_main(_hart: usize) -> ! {
+    crate::mm::activate_kernel_space();
+    crate::trap::init_hart();
+    crate::task::hart_loop()
+}

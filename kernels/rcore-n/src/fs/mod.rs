@@ -1,0 +1,58 @@
+//! File descriptors: the console and pipe ends.
+
+mod pipe;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use rcore_n_abi::Errno;
+
+pub use pipe::{Pipe, PipeEnd};
+
+/// Most descriptors per process.
+const MAX_FDS: usize = 64;
+
+/// What a descriptor refers to.
+#[derive(Clone)]
+pub enum File {
+    /// Reads see end-of-file (no console input).
+    Stdin,
+    Stdout,
+    Pipe(Arc<PipeEnd>),
+}
+
+/// A process's descriptor table. Cloned into a spawned child (the child
+/// inherits every descriptor, as after fork + exec).
+#[derive(Clone)]
+pub struct FdTable(Vec<Option<File>>);
+
+impl FdTable {
+    /// stdin, stdout, stderr.
+    pub fn new() -> Self {
+        Self(alloc::vec![Some(File::Stdin), Some(File::Stdout), Some(File::Stdout)])
+    }
+
+    pub fn get(&self, fd: usize) -> Result<File, Errno> {
+        self.0.get(fd).cloned().flatten().ok_or(Errno::BadF)
+    }
+
+    pub fn insert(&mut self, f: File) -> Result<usize, Errno> {
+        if let Some(i) = self.0.iter().position(Option::is_none) {
+            self.0[i] = Some(f);
+            return Ok(i);
+        }
+        if self.0.len() >= MAX_FDS {
+            return Err(Errno::MFile);
+        }
+        self.0.push(Some(f));
+        Ok(self.0.len() - 1)
+    }
+
+    pub fn close(&mut self, fd: usize) -> Result<(), Errno> {
+        self.0.get_mut(fd).and_then(Option::take).map(|_| ()).ok_or(Errno::BadF)
+    }
+
+    pub fn close_all(&mut self) {
+        self.0.clear();
+    }
+}

@@ -1,0 +1,60 @@
+//! Physical frames (buddy allocator over the RAM after the kernel image) and
+//! the kernel heap (a static arena).
+
+use buddy_system_allocator::{FrameAllocator, LockedHeap};
+
+use super::PAGE_SIZE;
+
+const HEAP_SIZE: usize = 16 << 20;
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+
+static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
+
+static FRAMES: spin::Mutex<FrameAllocator<32>> = spin::Mutex::new(FrameAllocator::new());
+
+pub(super) fn init_heap() {
+    // SAFETY: called once, on the boot hart, before any allocation; the
+    // arena is used by nothing else.
+    unsafe { HEAP.lock().init(&raw mut HEAP_SPACE as usize, HEAP_SIZE) };
+}
+
+pub(super) fn init_frames(start: usize, end: usize) {
+    let first = start.div_ceil(PAGE_SIZE);
+    FRAMES.lock().add_frame(first, end / PAGE_SIZE);
+}
+
+/// One owned, zeroed physical page, freed on drop.
+#[derive(Debug)]
+pub struct Frame(usize);
+
+impl Frame {
+    /// Physical address (also the kernel's address for it: identity map).
+    pub fn pa(&self) -> usize {
+        self.0 * PAGE_SIZE
+    }
+    /// Physical page number.
+    pub fn ppn(&self) -> usize {
+        self.0
+    }
+    /// The page's bytes.
+    pub fn bytes(&self) -> &'static mut [u8; PAGE_SIZE] {
+        // SAFETY: the frame is owned by `self` and identity-mapped.
+        unsafe { &mut *(self.pa() as *mut [u8; PAGE_SIZE]) }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        FRAMES.lock().dealloc(self.0, 1);
+    }
+}
+
+/// A zeroed frame, or `None` when memory is exhausted.
+pub fn alloc_frame() -> Option<Frame> {
+    let ppn = FRAMES.lock().alloc(1)?;
+    let f = Frame(ppn);
+    f.bytes().fill(0);
+    Some(f)
+}

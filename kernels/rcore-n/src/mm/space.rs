@@ -1,0 +1,159 @@
+//! User address spaces: ELF loading, stacks, the COPS page, the read-only
+//! global view, and checked access to user memory.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use rcore_n_abi::{Errno, layout};
+use xmas_elf::program::Type;
+
+use super::{Frame, PAGE_SIZE, PageTable, PteFlags, alloc_frame};
+
+/// One process's address space.
+pub struct UserSpace {
+    table: PageTable,
+    /// Frames owned by this space, by virtual page number.
+    pages: BTreeMap<usize, Frame>,
+}
+
+type Result<T> = core::result::Result<T, Errno>;
+
+impl UserSpace {
+    /// A space holding `elf`'s loadable segments, the COPS page and the
+    /// global view (`view_pa..view_pa + view_len`, mapped read-only).
+    /// Returns the space and the entry point.
+    pub fn from_elf(elf: &[u8], view_pa: usize, view_len: usize) -> Result<(Self, usize)> {
+        let file = xmas_elf::ElfFile::new(elf).map_err(|_| Errno::Inval)?;
+        let mut space = Self { table: PageTable::new_kernel(), pages: BTreeMap::new() };
+        for ph in file.program_iter() {
+            if ph.get_type() != Ok(Type::Load) || ph.mem_size() == 0 {
+                continue;
+            }
+            let (va, memsz) = (ph.virtual_addr() as usize, ph.mem_size() as usize);
+            let (off, filesz) = (ph.offset() as usize, ph.file_size() as usize);
+            if va < PAGE_SIZE || va.checked_add(memsz).is_none_or(|end| end > layout::COPS_PAGE) {
+                return Err(Errno::Inval);
+            }
+            let data = elf.get(off..off + filesz).ok_or(Errno::Inval)?;
+            let mut flags = PteFlags::U;
+            let f = ph.flags();
+            flags.set(PteFlags::R, f.is_read());
+            flags.set(PteFlags::W, f.is_write());
+            flags.set(PteFlags::X, f.is_execute());
+            for page in (va / PAGE_SIZE)..(va + memsz).div_ceil(PAGE_SIZE) {
+                space.map_new(page, flags)?;
+            }
+            space.copy_out_unchecked(va, data);
+        }
+        space.map_new(layout::COPS_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
+        space.cops_page().fill(rcore_n_abi::NO_PRIORITY); // nothing ready or running yet
+        for i in 0..view_len.div_ceil(PAGE_SIZE) {
+            let va = layout::GLOBAL_VIEW + i * PAGE_SIZE;
+            space.table.map(va, view_pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R).map_err(|_| Errno::NoMem)?;
+        }
+        Ok((space, file.header.pt2.entry_point() as usize))
+    }
+
+    /// Map a fresh zeroed page at virtual page `vpn` (or widen the flags
+    /// of the page already there).
+    fn map_new(&mut self, vpn: usize, flags: PteFlags) -> Result<()> {
+        let pa = match self.pages.get(&vpn) {
+            Some(f) => f.pa(),
+            None => {
+                let f = alloc_frame().ok_or(Errno::NoMem)?;
+                let pa = f.pa();
+                self.pages.insert(vpn, f);
+                pa
+            }
+        };
+        let old = self.table.translate(vpn * PAGE_SIZE).map_or(PteFlags::empty(), |(_, f)| f);
+        let keep = old & (PteFlags::R | PteFlags::W | PteFlags::X);
+        self.table.map(vpn * PAGE_SIZE, pa, flags | keep).map_err(|_| Errno::NoMem)
+    }
+
+    /// Map the stack of thread `tid`; returns its top.
+    pub fn map_stack(&mut self, tid: usize) -> Result<usize> {
+        let top = layout::USER_STACK_TOP - tid * layout::USER_STACK_STRIDE;
+        let pages = layout::USER_STACK_SIZE / PAGE_SIZE;
+        for i in 1..=pages {
+            self.map_new(top / PAGE_SIZE - i, PteFlags::U | PteFlags::R | PteFlags::W)?;
+        }
+        Ok(top)
+    }
+
+    /// Release the stack of an exited thread.
+    pub fn unmap_stack(&mut self, tid: usize) {
+        let top = layout::USER_STACK_TOP - tid * layout::USER_STACK_STRIDE;
+        for i in 1..=layout::USER_STACK_SIZE / PAGE_SIZE {
+            let vpn = top / PAGE_SIZE - i;
+            if self.pages.remove(&vpn).is_some() {
+                self.table.unmap(vpn * PAGE_SIZE);
+            }
+        }
+        // SAFETY: drops stale translations of the unmapped pages.
+        unsafe { core::arch::asm!("sfence.vma") };
+    }
+
+    /// The page table.
+    pub fn table(&self) -> &PageTable {
+        &self.table
+    }
+
+    /// The COPS page (the kernel only reads it).
+    pub fn cops_page(&self) -> &'static mut [u8; PAGE_SIZE] {
+        self.pages[&(layout::COPS_PAGE / PAGE_SIZE)].bytes()
+    }
+
+    fn copy_out_unchecked(&self, va: usize, data: &[u8]) {
+        self.chunks(va, data.len(), PteFlags::empty(), |pa, at, len| {
+            // SAFETY: `pa..pa+len` lies inside one mapped frame of this space.
+            unsafe { core::ptr::copy_nonoverlapping(data[at..].as_ptr(), pa as *mut u8, len) };
+        })
+        .expect("segment pages were just mapped");
+    }
+
+    /// Visit `va..va+len` page by page as physical ranges, requiring user
+    /// pages with `need` permissions. `-EFAULT` if any page fails.
+    fn chunks(&self, va: usize, len: usize, need: PteFlags, mut f: impl FnMut(usize, usize, usize)) -> Result<()> {
+        let end = va.checked_add(len).ok_or(Errno::Fault)?;
+        let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
+        let mut at = va;
+        while at < end {
+            let (pa, flags) = self.table.translate(at).ok_or(Errno::Fault)?;
+            if !flags.contains(PteFlags::U | need) {
+                return Err(Errno::Fault);
+            }
+            let n = (PAGE_SIZE - at % PAGE_SIZE).min(end - at);
+            ranges.push((pa, at - va, n));
+            at += n;
+        }
+        // Checked all pages first: a fault copies nothing.
+        for (pa, off, n) in ranges {
+            f(pa, off, n);
+        }
+        Ok(())
+    }
+
+    /// Copy `len` bytes from user `va` (must be user-readable).
+    pub fn read(&self, va: usize, len: usize) -> Result<Vec<u8>> {
+        let mut out = alloc::vec![0u8; len];
+        self.chunks(va, len, PteFlags::R, |pa, off, n| {
+            // SAFETY: checked user-readable frame range; `out` has room.
+            unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, out[off..].as_mut_ptr(), n) };
+        })?;
+        Ok(out)
+    }
+
+    /// Copy `data` to user `va` (must be user-writable).
+    pub fn write(&self, va: usize, data: &[u8]) -> Result<()> {
+        self.chunks(va, data.len(), PteFlags::W, |pa, off, n| {
+            // SAFETY: checked user-writable frame range.
+            unsafe { core::ptr::copy_nonoverlapping(data[off..].as_ptr(), pa as *mut u8, n) };
+        })
+    }
+
+    /// Check that `va..va+len` is user-writable without writing.
+    pub fn check_writable(&self, va: usize, len: usize) -> Result<()> {
+        self.chunks(va, len, PteFlags::W, |_, _, _| {})
+    }
+}

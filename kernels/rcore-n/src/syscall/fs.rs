@@ -1,0 +1,81 @@
+//! read, write, pipe, close.
+
+use alloc::sync::Arc;
+
+use rcore_n_abi::Errno;
+
+use super::{Outcome, Result, block};
+use crate::fs::{File, Pipe};
+use crate::task::Process;
+
+/// Largest single transfer (longer requests are shortened, as POSIX allows).
+const MAX_IO: usize = 64 * 1024;
+
+pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
+    let file = match proc.fds.lock().get(fd) {
+        Ok(f) => f,
+        Err(e) => return Outcome::Return(e.ret()),
+    };
+    let data = match proc.space.lock().read(buf, len.min(MAX_IO)) {
+        Ok(d) => d,
+        Err(e) => return Outcome::Return(e.ret()),
+    };
+    match file {
+        File::Stdout => {
+            crate::console::write_bytes(&data);
+            Outcome::Return(data.len() as isize)
+        }
+        File::Pipe(end) if end.is_write_end() => {
+            block(async move { end.write(&data).await.map_or_else(Errno::ret, |n| n as isize) })
+        }
+        File::Stdin | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
+    }
+}
+
+pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
+    let file = match proc.fds.lock().get(fd) {
+        Ok(f) => f,
+        Err(e) => return Outcome::Return(e.ret()),
+    };
+    let len = len.min(MAX_IO);
+    if let Err(e) = proc.space.lock().check_writable(buf, len) {
+        return Outcome::Return(e.ret());
+    }
+    match file {
+        File::Stdin => Outcome::Return(0),
+        File::Pipe(end) if !end.is_write_end() => {
+            let proc = proc.clone();
+            block(async move {
+                let data = end.read(len).await;
+                match proc.space.lock().write(buf, &data) {
+                    Ok(()) => data.len() as isize,
+                    Err(e) => e.ret(),
+                }
+            })
+        }
+        File::Stdout | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
+    }
+}
+
+pub fn pipe(proc: &Process, fds_ptr: usize) -> Result<isize> {
+    proc.space.lock().check_writable(fds_ptr, 16)?;
+    let (r, w) = Pipe::new();
+    let mut fds = proc.fds.lock();
+    let rfd = fds.insert(File::Pipe(r))?;
+    let wfd = match fds.insert(File::Pipe(w)) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = fds.close(rfd);
+            return Err(e);
+        }
+    };
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&rfd.to_le_bytes());
+    bytes[8..].copy_from_slice(&wfd.to_le_bytes());
+    proc.space.lock().write(fds_ptr, &bytes)?;
+    Ok(0)
+}
+
+pub fn close(proc: &Process, fd: usize) -> Result<isize> {
+    proc.fds.lock().close(fd).map(|_| 0)
+}

@@ -1,0 +1,74 @@
+//! System calls: decode, check every argument, and either answer at once
+//! or hand back a future that a kernel coroutine awaits while the calling
+//! thread waits (the thread-compatible, synchronous form).
+//!
+//! Every user pointer goes through [`crate::mm::space::UserSpace`]'s checked
+//! copies: a bad pointer or argument is an error code, never a kernel fault.
+
+mod fs;
+mod process;
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::future::Future;
+use core::pin::Pin;
+
+use rcore_n_abi::{Errno, nr};
+
+use crate::task::{Process, Thread};
+use crate::trap::UserContext;
+
+/// A system call served by a kernel coroutine.
+pub type SyscallFuture = Pin<Box<dyn Future<Output = isize> + Send>>;
+
+/// What the calling thread does next.
+pub enum Outcome {
+    /// Resume with this result.
+    Return(isize),
+    /// Wait for this future; resume with its output.
+    Block(SyscallFuture),
+    ExitThread(i32),
+    ExitProcess(i32),
+}
+
+type Result<T> = core::result::Result<T, Errno>;
+
+impl From<Result<isize>> for Outcome {
+    fn from(r: Result<isize>) -> Self {
+        Outcome::Return(r.unwrap_or_else(Errno::ret))
+    }
+}
+
+/// Serve the system call in `ctx` (`a7` = number).
+pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Outcome {
+    let a = [ctx.a(0), ctx.a(1), ctx.a(2)];
+    let r = match ctx.x[17] {
+        nr::WRITE => fs::write(proc, a[0], a[1], a[2]),
+        nr::READ => fs::read(proc, a[0], a[1], a[2]),
+        nr::PIPE => fs::pipe(proc, a[0]).into(),
+        nr::CLOSE => fs::close(proc, a[0]).into(),
+        nr::EXIT => Outcome::ExitProcess(a[0] as i32),
+        nr::THREAD_EXIT => Outcome::ExitThread(a[0] as i32),
+        nr::YIELD => Outcome::Return(0),
+        nr::GETPID => Outcome::Return(proc.pid as isize),
+        nr::GETTID => Outcome::Return(thread.tid as isize),
+        nr::CLOCK => {
+            let ns = crate::task::timer::ticks_to_ns(crate::task::timer::now());
+            Outcome::Return(ns as isize)
+        }
+        nr::SLEEP => process::sleep(a[0] as u64),
+        nr::SET_PRIORITY => process::set_priority(proc, a[0], a[1]).into(),
+        nr::SPAWN => process::spawn(proc, a[0], a[1], a[2]).into(),
+        nr::WAITPID => process::waitpid(proc, a[0], a[1]),
+        nr::THREAD_CREATE => process::thread_create(proc, a[0], a[1]).into(),
+        nr::THREAD_JOIN => process::thread_join(proc, thread, a[0]),
+        nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
+        _ => Outcome::Return(Errno::NoSys.ret()),
+    };
+    r
+}
+
+/// Box a future as a system call served by a kernel coroutine.
+fn block(f: impl Future<Output = isize> + Send + 'static) -> Outcome {
+    Outcome::Block(Box::pin(f))
+}

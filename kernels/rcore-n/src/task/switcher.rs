@@ -1,0 +1,162 @@
+//! The kernel's side of the switching coroutine: enter the chosen process
+//! in user mode, and deal with whatever brought it back.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use cops_core::switching::SpaceSwitcher;
+use cops_core::view::SpaceId;
+use cops_core::{CoroutineKind, Priority};
+
+use super::process::{self, Process, Thread};
+use super::{exec, timer, tracing};
+use crate::syscall::{self, Outcome};
+use crate::trap::{self, Trap, run_user};
+
+pub struct Switcher;
+pub static SWITCHER: Switcher = Switcher;
+
+/// Per-process figures for the closing summary.
+#[derive(Default, Clone)]
+struct Stats {
+    name: String,
+    cap: u8,
+    entries: u64,
+    ticks: u64,
+    syscalls: u64,
+    exit: Option<i32>,
+}
+
+static STATS: spin::Mutex<BTreeMap<usize, Stats>> = spin::Mutex::new(BTreeMap::new());
+
+impl SpaceSwitcher for Switcher {
+    fn enter(&self, space: SpaceId, priority: Priority) {
+        let Some(proc) = process::get(space as usize) else { return };
+        let Some(thread) = proc.take_ready() else { return };
+        if tracing() {
+            println!(
+                "[sched] hart {}: enter pid {} ({}) thread {} at priority {}",
+                crate::boot::hart_id(),
+                proc.pid,
+                proc.name,
+                thread.tid,
+                priority.level()
+            );
+        }
+        run_once(&proc, thread);
+    }
+}
+
+fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
+    let mut ctx = thread.ctx.lock();
+    let next_sleeper = timer::wake_expired();
+    let slice_end = timer::now() + timer::SLICE_MS * crate::boot::timebase() / 1000;
+    timer::set_timer(next_sleeper.map_or(slice_end, |d| d.min(slice_end)));
+    // SAFETY: this process's table maps the kernel identically.
+    unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) proc.satp()) };
+    let t0 = timer::now();
+    // SAFETY: the space is active and we hold the thread's context.
+    unsafe { run_user(&mut ctx) };
+    let ran = timer::now() - t0;
+    // Leave the process's table before anything can free it.
+    crate::mm::activate_kernel_space();
+    let trap = trap::decode(&ctx);
+    {
+        let mut stats = STATS.lock();
+        let s = stats.entry(proc.pid).or_default();
+        if s.name != proc.name {
+            *s = Stats { name: proc.name.clone(), ..Stats::default() };
+        }
+        s.cap = proc.cap().level();
+        s.entries += 1;
+        s.ticks += ran;
+        s.syscalls += (trap == Trap::Syscall) as u64;
+    }
+    match trap {
+        Trap::Timer | Trap::Ipi => {
+            drop(ctx);
+            timer::wake_expired();
+            proc.make_ready(thread);
+        }
+        Trap::Fault { cause, addr, pc } => {
+            drop(ctx);
+            println!(
+                "[kernel] pid {} ({}) killed: fault scause {cause:#x} at pc {pc:#x}, address {addr:#x}",
+                proc.pid, proc.name
+            );
+            exit_process(proc, -11);
+        }
+        Trap::Syscall => {
+            ctx.sepc += 4;
+            match syscall::dispatch(proc, &thread, &mut ctx) {
+                Outcome::Return(v) => {
+                    ctx.set_ret(v);
+                    drop(ctx);
+                    proc.make_ready(thread);
+                }
+                Outcome::Block(fut) => {
+                    drop(ctx);
+                    block_on_kernel(proc, thread, fut);
+                }
+                Outcome::ExitThread(code) => {
+                    drop(ctx);
+                    proc.exit_thread(thread.tid, code);
+                    record_exit(proc);
+                }
+                Outcome::ExitProcess(code) => {
+                    drop(ctx);
+                    exit_process(proc, code);
+                }
+            }
+        }
+    }
+}
+
+fn exit_process(proc: &Arc<Process>, code: i32) {
+    STATS.lock().entry(proc.pid).or_default().exit = Some(code);
+    proc.exit(code);
+}
+
+fn record_exit(proc: &Process) {
+    if let Some(code) = *proc.exit_code.lock() {
+        STATS.lock().entry(proc.pid).or_default().exit = Some(code);
+    }
+}
+
+/// A blocking system call: a kernel coroutine, at the process's priority,
+/// waits for it; the thread runs again when it completes.
+fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::SyscallFuture) {
+    let (p, t) = (proc.clone(), thread.clone());
+    let served = async move {
+        let r = fut.await;
+        t.ctx.lock().set_ret(r);
+        *t.pending.lock() = None;
+        p.make_ready(t);
+    };
+    match exec().spawn_kind(served, proc.priority_with(core::iter::once(thread.tid)), CoroutineKind::Syscall) {
+        Ok(h) => *thread.pending.lock() = Some(h.id()),
+        Err(_) => {
+            thread.ctx.lock().set_ret(rcore_n_abi::Errno::Again.ret());
+            proc.make_ready(thread);
+        }
+    }
+}
+
+/// The table printed at shutdown.
+pub fn print_summary() {
+    println!("[kernel] summary (time in microseconds of user mode):");
+    println!("  pid  program            cap  entries  syscalls   user-us  exit");
+    let tb = crate::boot::timebase().max(1);
+    for (pid, s) in STATS.lock().iter() {
+        let exit = s.exit.map_or(String::from("-"), |c| alloc::format!("{c}"));
+        println!(
+            "  {pid:<4} {:<18} {:<4} {:<8} {:<9} {:<9} {exit}",
+            s.name,
+            s.cap,
+            s.entries,
+            s.syscalls,
+            s.ticks * 1_000_000 / tb
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! # rcore-n user library
+//!
+//! Every program starts here: `_start` sets up a heap, starts a cops-core
+//! executor (the same scheduler the kernel runs) and runs the program's
+//! `async fn main` as the *main coroutine* (COPS §4.1). The process exits
+//! when `main` returns.
+//!
+//! The COPS interface: [`spawn`], [`current_id`], [`wake`],
+//! [`set_priority`], [`alloc_cpu`] (another thread of this process running
+//! the same executor: threads are stacks, coroutines are the tasks).
+//! The executor publishes its highest ready priority in the process's COPS
+//! page, which the kernel reads (clamped to the process's cap) to place the
+//! process in the global view; the executor reads the view (mapped
+//! read-only) and gives the CPU back when another process is more urgent.
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use rcore_n_user::*;
+//! entry!(main);
+//! async fn main() -> i32 {
+//!     let h = spawn(async { println!("hello from a coroutine") }, 3).unwrap();
+//!     h.await.unwrap();
+//!     0
+//! }
+//! ```
+#![no_std]
+
+extern crate alloc;
+
+#[macro_use]
+pub mod console;
+pub mod syscall;
+
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::*};
+
+use buddy_system_allocator::LockedHeap;
+pub use cops_core::{CoroutineId, Error, JoinHandle, Priority, yield_now};
+use cops_core::{Executor, Platform, RunExit, Worker};
+use rcore_n_abi::{CopsPage, NO_PRIORITY, layout};
+
+pub use rcore_n_abi::Errno;
+
+/// Coroutines one process can hold at once.
+pub const MAX_COROUTINES: usize = 512;
+/// Priority of the main coroutine.
+pub const MAIN_PRIORITY: u8 = 16;
+const HEAP_SIZE: usize = 1 << 20;
+
+#[global_allocator]
+static HEAP: LockedHeap<32> = LockedHeap::empty();
+static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
+
+static EXEC: spin::Once<&'static Executor<UserPlatform>> = spin::Once::new();
+
+/// The process's executor.
+pub fn executor() -> &'static Executor<UserPlatform> {
+    EXEC.get().expect("the runtime starts the executor before main")
+}
+
+/// Threads of this process as the executor's CPUs.
+pub struct UserPlatform;
+
+fn cops_page() -> &'static CopsPage {
+    // SAFETY: the kernel maps this page read-write in every process.
+    unsafe { &*(layout::COPS_PAGE as *const CopsPage) }
+}
+
+/// The most urgent priority ready in any *other* process (or the kernel's
+/// view of them), read from the read-only global view.
+pub fn global_highest() -> Option<Priority> {
+    // SAFETY: the kernel maps the view read-only; its first word is the
+    // bitmap of levels with a ready process.
+    let levels = unsafe { &*(layout::GLOBAL_VIEW as *const AtomicU64) }.load(Acquire);
+    (levels != 0).then(|| Priority::new(levels.trailing_zeros() as u8)).flatten()
+}
+
+impl Platform for UserPlatform {
+    fn cpu_id(&self) -> usize {
+        let tp: usize;
+        // SAFETY: reads a register; the kernel starts thread `t` with tp = t.
+        unsafe { core::arch::asm!("mv {}, tp", out(reg) tp) };
+        tp
+    }
+    fn idle(&self) {
+        // Nothing ready here: let the kernel run someone else.
+        syscall::sched_yield();
+    }
+    fn publish_priority(&self, highest: Option<Priority>) {
+        cops_page().highest.store(highest.map_or(NO_PRIORITY, Priority::level), Release);
+    }
+    fn running_priority(&self, p: Option<Priority>) {
+        if let Some(slot) = cops_page().running.get(self.cpu_id()) {
+            slot.store(p.map_or(NO_PRIORITY, Priority::level), Release);
+        }
+    }
+    fn should_yield(&self, local: Option<Priority>) -> bool {
+        match (global_highest(), local) {
+            (Some(g), Some(l)) => g.is_higher_than(l),
+            (Some(_), None) => true,
+            _ => false,
+        }
+    }
+    fn alloc_cpu(&self, worker: &'static dyn Worker, n: usize) -> Result<usize, Error> {
+        let mut started = 0;
+        for _ in 0..n {
+            let arg = Box::into_raw(Box::new(worker)) as usize;
+            match syscall::thread_create(worker_thread as *const () as usize, arg) {
+                Ok(_) => started += 1,
+                Err(_) => {
+                    // SAFETY: the thread was not created; we still own `arg`.
+                    drop(unsafe { Box::from_raw(arg as *mut &'static dyn Worker) });
+                    break;
+                }
+            }
+        }
+        if started == 0 && n > 0 { Err(Error::Unsupported) } else { Ok(started) }
+    }
+}
+
+/// Run the executor on this thread until it has nothing left.
+fn run_executor() {
+    let exec = executor();
+    while exec.run() == RunExit::Yield {
+        syscall::sched_yield();
+    }
+}
+
+extern "C" fn worker_thread(arg: usize) -> ! {
+    // SAFETY: `alloc_cpu` boxed the worker reference for this thread.
+    let _worker = unsafe { Box::from_raw(arg as *mut &'static dyn Worker) };
+    run_executor();
+    syscall::thread_exit(0)
+}
+
+/// Spawn a coroutine at priority `level` (0 most urgent).
+pub fn spawn<F>(future: F, level: u8) -> Result<JoinHandle<F::Output>, Error>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    executor().spawn(future, Priority::new(level).ok_or(Error::BadPriority)?)
+}
+
+/// The running coroutine's id (getcid).
+pub fn current_id() -> Option<CoroutineId> {
+    executor().current_id()
+}
+
+/// Wake coroutine `id`.
+pub fn wake(id: CoroutineId) -> Result<(), Error> {
+    executor().wake(id)
+}
+
+/// Change coroutine `id`'s priority.
+pub fn set_priority(id: CoroutineId, level: u8) -> Result<(), Error> {
+    executor().set_priority(id, Priority::new(level).ok_or(Error::BadPriority)?)
+}
+
+/// Add `n` threads running this process's executor.
+pub fn alloc_cpu(n: usize) -> Result<usize, Error> {
+    executor().alloc_cpu(n)
+}
+
+/// Start a plain thread running `f(arg)` (the thread model, for KTUT-style
+/// programs); its return value is the thread's exit code.
+pub fn spawn_thread(f: fn(usize) -> i32, arg: usize) -> Result<usize, Errno> {
+    let packed = Box::into_raw(Box::new((f, arg))) as usize;
+    syscall::thread_create(plain_thread as *const () as usize, packed).inspect_err(|_| {
+        // SAFETY: not created: we still own it.
+        drop(unsafe { Box::from_raw(packed as *mut (fn(usize) -> i32, usize)) });
+    })
+}
+
+extern "C" fn plain_thread(packed: usize) -> ! {
+    // SAFETY: `spawn_thread` boxed `(f, arg)` for this thread.
+    let (f, arg) = *unsafe { Box::from_raw(packed as *mut (fn(usize) -> i32, usize)) };
+    syscall::thread_exit(f(arg))
+}
+
+type MainFuture = Pin<Box<dyn Future<Output = i32> + Send>>;
+
+unsafe extern "Rust" {
+    /// Defined by [`entry!`] in the program.
+    fn __rcore_n_main() -> MainFuture;
+}
+
+/// Declare the program's `async fn main() -> i32`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        fn __rcore_n_main() -> ::core::pin::Pin<$crate::Box<dyn ::core::future::Future<Output = i32> + Send>> {
+            $crate::Box::pin($main())
+        }
+    };
+}
+
+#[doc(hidden)]
+pub use alloc::boxed::Box;
+
+static STARTED: AtomicU8 = AtomicU8::new(0);
+
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".text.entry")]
+extern "C" fn _start() -> ! {
+    assert_eq!(STARTED.swap(1, Relaxed), 0);
+    // SAFETY: once, before any allocation; the arena is used by nothing else.
+    unsafe { HEAP.lock().init(&raw mut HEAP_SPACE as usize, HEAP_SIZE) };
+    let exec = Executor::leak(MAX_COROUTINES, UserPlatform);
+    EXEC.call_once(|| exec);
+    // SAFETY: `entry!` defines it with this signature.
+    let main = unsafe { __rcore_n_main() };
+    exec.spawn(async move { syscall::exit(main.await) }, Priority::new(MAIN_PRIORITY).unwrap())
+        .expect("spawn main");
+    run_executor();
+    syscall::exit(0)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("[user {}] panicked: {}", syscall::getpid(), info);
+    syscall::exit(-6)
+}

@@ -1,0 +1,88 @@
+//! Raw system calls (see `rcore_n_abi` for the numbers and conventions).
+
+use rcore_n_abi::{Errno, nr};
+
+#[inline(always)]
+fn syscall(id: usize, a0: usize, a1: usize, a2: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the kernel checks every argument; `ecall` clobbers only a0.
+    unsafe {
+        core::arch::asm!("ecall", inlateout("a0") a0 => ret, in("a1") a1, in("a2") a2, in("a7") id);
+    }
+    ret
+}
+
+/// Turn a raw return value into `Result`.
+pub fn check(ret: isize) -> Result<usize, Errno> {
+    if ret < 0 { Err(Errno::from_ret(ret).unwrap_or(Errno::Inval)) } else { Ok(ret as usize) }
+}
+
+/// Raw `syscall(id, a0, a1, a2)`, for tests of bad arguments.
+pub fn raw(id: usize, a0: usize, a1: usize, a2: usize) -> isize {
+    syscall(id, a0, a1, a2)
+}
+
+pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Errno> {
+    check(syscall(nr::WRITE, fd, buf.as_ptr() as usize, buf.len()))
+}
+pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+    check(syscall(nr::READ, fd, buf.as_mut_ptr() as usize, buf.len()))
+}
+pub fn pipe() -> Result<(usize, usize), Errno> {
+    let mut fds = [0usize; 2];
+    check(syscall(nr::PIPE, fds.as_mut_ptr() as usize, 0, 0))?;
+    Ok((fds[0], fds[1]))
+}
+pub fn close(fd: usize) -> Result<(), Errno> {
+    check(syscall(nr::CLOSE, fd, 0, 0)).map(drop)
+}
+pub fn exit(code: i32) -> ! {
+    syscall(nr::EXIT, code as usize, 0, 0);
+    unreachable!("exit returned")
+}
+pub fn sched_yield() {
+    syscall(nr::YIELD, 0, 0, 0);
+}
+pub fn getpid() -> usize {
+    syscall(nr::GETPID, 0, 0, 0) as usize
+}
+pub fn gettid() -> usize {
+    syscall(nr::GETTID, 0, 0, 0) as usize
+}
+/// Nanoseconds since boot.
+pub fn clock() -> u64 {
+    syscall(nr::CLOCK, 0, 0, 0) as u64
+}
+/// Block the calling thread for `ns` nanoseconds.
+pub fn sleep(ns: u64) {
+    syscall(nr::SLEEP, ns as usize, 0, 0);
+}
+/// Set the priority cap of this process (`pid` 0) or of a child.
+pub fn set_process_priority(pid: usize, level: u8) -> Result<(), Errno> {
+    check(syscall(nr::SET_PRIORITY, pid, level as usize, 0)).map(drop)
+}
+/// Start the embedded program `name` at priority `level`; returns its pid.
+pub fn spawn(name: &str, level: u8) -> Result<usize, Errno> {
+    check(syscall(nr::SPAWN, name.as_ptr() as usize, name.len(), level as usize))
+}
+/// Wait for child `pid` (`None`: any); returns (pid, exit code).
+pub fn waitpid(pid: Option<usize>) -> Result<(usize, i32), Errno> {
+    let mut code = 0i32;
+    let pid = check(syscall(nr::WAITPID, pid.unwrap_or(usize::MAX), &mut code as *mut i32 as usize, 0))?;
+    Ok((pid, code))
+}
+pub fn thread_create(entry: usize, arg: usize) -> Result<usize, Errno> {
+    check(syscall(nr::THREAD_CREATE, entry, arg, 0))
+}
+pub fn thread_exit(code: i32) -> ! {
+    syscall(nr::THREAD_EXIT, code as usize, 0, 0);
+    unreachable!("thread_exit returned")
+}
+pub fn thread_join(tid: usize) -> Result<i32, Errno> {
+    check(syscall(nr::THREAD_JOIN, tid, 0, 0)).map(|c| c as i32)
+}
+/// Power off (init only).
+pub fn shutdown(code: i32) -> ! {
+    syscall(nr::SHUTDOWN, code as usize, 0, 0);
+    exit(code)
+}
