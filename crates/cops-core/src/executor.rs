@@ -185,7 +185,12 @@ impl<P: Platform> Executor<P> {
 
     /// Change the priority of `id` (O(1); a queued coroutine moves at once).
     pub fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
-        self.sched.set_priority(&self.platform, id, priority)
+        self.sched.set_priority(&self.platform, id, priority)?;
+        if self.current_id() == Some(id) {
+            // A coroutine re-prioritising itself: the platform hears it now.
+            self.platform.running_priority(Some(priority));
+        }
+        Ok(())
     }
 
     /// Priority of `id`.

@@ -54,6 +54,7 @@ pub struct BootInfo {
     pub bootargs: &'static str,
 }
 
+static HARTS: AtomicUsize = AtomicUsize::new(1);
 static TIMEBASE: AtomicUsize = AtomicUsize::new(10_000_000);
 
 /// The calling hart's id (kept in `tp` while in the kernel).
@@ -67,6 +68,11 @@ pub fn hart_id() -> usize {
 /// `rdtime` ticks per second.
 pub fn timebase() -> u64 {
     TIMEBASE.load(Relaxed) as u64
+}
+
+/// Harts running the kernel.
+pub fn harts() -> usize {
+    HARTS.load(Relaxed)
 }
 
 /// First free physical address after the kernel image.
@@ -111,6 +117,7 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
             }
         }
     }
+    HARTS.store(started, Release);
     crate::task::hart_loop()
 }
 

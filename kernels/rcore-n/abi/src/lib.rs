@@ -44,6 +44,8 @@ pub mod nr {
     pub const THREAD_JOIN: usize = 462;
     /// `shutdown(code)`: power off (only the init process may call it).
     pub const SHUTDOWN: usize = 500;
+    /// `harts() -> n`: harts running the kernel.
+    pub const HARTS: usize = 501;
 }
 
 /// Error codes (returned negated).

@@ -62,6 +62,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::WAITPID => process::waitpid(proc, a[0], a[1]),
         nr::THREAD_CREATE => process::thread_create(proc, a[0], a[1]).into(),
         nr::THREAD_JOIN => process::thread_join(proc, thread, a[0]),
+        nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Outcome::Return(Errno::NoSys.ret()),
     };

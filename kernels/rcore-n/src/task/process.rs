@@ -74,6 +74,9 @@ pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<A
     let (mut space, entry) = UserSpace::from_elf(elf, view_pa, view_len)?;
     let sp = space.map_stack(0)?;
     let satp = space.table().satp();
+    // Until its executor publishes, the process is as urgent as its cap
+    // (its main coroutine is about to start).
+    space.cops_page()[0] = cap.level();
     let cops_page = space.cops_page().as_ptr() as usize;
     let pid = {
         let procs = PROCS.lock();

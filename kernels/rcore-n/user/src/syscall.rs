@@ -86,3 +86,14 @@ pub fn shutdown(code: i32) -> ! {
     syscall(nr::SHUTDOWN, code as usize, 0, 0);
     exit(code)
 }
+/// Harts running the kernel.
+pub fn harts() -> usize {
+    syscall(nr::HARTS, 0, 0, 0) as usize
+}
+/// `rdtime` ticks (10 MHz on QEMU `virt`), read without a system call.
+pub fn ticks() -> u64 {
+    let t: u64;
+    // SAFETY: `rdtime` is allowed in U-mode (the firmware sets scounteren).
+    unsafe { core::arch::asm!("rdtime {}", out(reg) t) };
+    t
+}
