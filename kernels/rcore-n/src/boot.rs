@@ -52,6 +52,8 @@ unsafe extern "C" {
 /// What the device tree told us that the task layer needs.
 pub struct BootInfo {
     pub bootargs: &'static str,
+    /// Harts that will run the kernel (one switching coroutine each).
+    pub harts: usize,
 }
 
 static HARTS: AtomicUsize = AtomicUsize::new(1);
@@ -104,7 +106,8 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
         (mem_end - 0x8000_0000) >> 20,
         hart_ids.len(),
     );
-    crate::task::init(BootInfo { bootargs });
+    let harts = hart_ids.iter().filter(|&&id| id < MAX_HARTS).count().max(1);
+    crate::task::init(BootInfo { bootargs, harts });
 
     let mut started = 1;
     for &id in hart_ids.iter() {

@@ -45,9 +45,19 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// A frame that owns nothing (frame 0 is firmware memory, never
+    /// handed out): what a moved-out frame leaves behind.
+    pub(super) fn placeholder() -> Self {
+        Frame(0)
+    }
+}
+
 impl Drop for Frame {
     fn drop(&mut self) {
-        FRAMES.lock().dealloc(self.0, 1);
+        if self.0 != 0 {
+            FRAMES.lock().dealloc(self.0, 1);
+        }
     }
 }
 

@@ -23,6 +23,28 @@ bitflags! {
 
 const GIGA: usize = 1 << 30;
 
+/// Roots of dead address spaces, user half cleared, kernel half intact.
+/// Roots are recycled, never freed: a hart may still have a dead space's
+/// root in `satp` (it switches lazily), and the kernel keeps running on the
+/// root's kernel gigapages until it does.
+static FREE_ROOTS: spin::Mutex<Vec<Frame>> = spin::Mutex::new(Vec::new());
+
+impl Drop for PageTable {
+    fn drop(&mut self) {
+        let e = entries(self.root.pa());
+        for (i, pte) in e.iter_mut().enumerate() {
+            let kernel = crate::board::MMIO_GIGAPAGES.iter().chain([0x8000_0000usize].iter()).any(|b| b / GIGA == i);
+            if !kernel {
+                *pte = 0;
+            }
+        }
+        // `tables` (user levels only) are freed with the struct; the root
+        // is kept for the next space.
+        let root = core::mem::replace(&mut self.root, Frame::placeholder());
+        FREE_ROOTS.lock().push(root);
+    }
+}
+
 /// A page table and the frames of its intermediate levels.
 pub struct PageTable {
     root: Frame,
@@ -42,14 +64,23 @@ fn pte_pa(pte: usize) -> usize {
 impl PageTable {
     /// A root holding only the kernel's identity gigapages.
     pub fn new_kernel() -> Self {
-        let root = alloc_frame().expect("no memory for a page table");
+        Self::try_new().expect("no memory for a page table")
+    }
+
+    /// A root holding only the kernel's identity gigapages; a recycled root
+    /// when one is free.
+    pub fn try_new() -> Option<Self> {
+        if let Some(root) = FREE_ROOTS.lock().pop() {
+            return Some(Self { root, tables: Vec::new() });
+        }
+        let root = alloc_frame()?;
         let e = entries(root.pa());
         let kernel = PteFlags::V | PteFlags::R | PteFlags::W | PteFlags::X | PteFlags::G | PteFlags::A | PteFlags::D;
         let ram = 0x8000_0000usize;
         for &base in crate::board::MMIO_GIGAPAGES.iter().chain([ram].iter()) {
             e[base / GIGA] = ((base >> 12) << 10) | kernel.bits();
         }
-        Self { root, tables: Vec::new() }
+        Some(Self { root, tables: Vec::new() })
     }
 
     /// `satp` value for this table.

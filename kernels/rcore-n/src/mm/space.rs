@@ -24,7 +24,8 @@ impl UserSpace {
     /// Returns the space and the entry point.
     pub fn from_elf(elf: &[u8], view_pa: usize, view_len: usize) -> Result<(Self, usize)> {
         let file = xmas_elf::ElfFile::new(elf).map_err(|_| Errno::Inval)?;
-        let mut space = Self { table: PageTable::new_kernel(), pages: BTreeMap::new() };
+        let table = PageTable::try_new().ok_or(Errno::NoMem)?;
+        let mut space = Self { table, pages: BTreeMap::new() };
         for ph in file.program_iter() {
             if ph.get_type() != Ok(Type::Load) || ph.mem_size() == 0 {
                 continue;

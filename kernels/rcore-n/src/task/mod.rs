@@ -72,7 +72,7 @@ pub fn init(info: crate::boot::BootInfo) {
         }
     }
     SWITCHING
-        .spawn(exec, &switcher::SWITCHER, crate::board::MAX_HARTS)
+        .spawn(exec, &switcher::SWITCHER, info.harts)
         .expect("switching coroutines");
     match process::spawn(init, 0, Priority::new(8).unwrap(), crate::fs::FdTable::new()) {
         Ok(p) => assert_eq!(p.pid, INIT_PID),

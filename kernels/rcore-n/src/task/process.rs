@@ -41,6 +41,9 @@ struct Threads {
 
 pub struct Process {
     pub pid: usize,
+    /// Unique for the kernel's lifetime (pids and page-table roots are
+    /// reused; this is not).
+    pub serial: usize,
     pub name: String,
     pub parent: usize,
     pub space: spin::Mutex<UserSpace>,
@@ -82,8 +85,10 @@ pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<A
         let procs = PROCS.lock();
         (1..MAX_PIDS).find(|p| !procs.contains_key(p)).ok_or(Errno::Again)?
     };
+    static SERIAL: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
     let p = Arc::new(Process {
         pid,
+        serial: SERIAL.fetch_add(1, Relaxed),
         name: String::from(name),
         parent,
         space: spin::Mutex::new(space),

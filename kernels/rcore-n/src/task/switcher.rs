@@ -4,6 +4,7 @@
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use cops_core::switching::SpaceSwitcher;
 use cops_core::view::SpaceId;
@@ -28,16 +29,26 @@ struct Stats {
     exit: Option<i32>,
 }
 
+/// The serial of the space whose table each hart has loaded.
+static LOADED_SPACE: [AtomicUsize; crate::board::MAX_HARTS] = [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
+
+/// What each hart entered last, as `pid << 8 | tid`.
+static LAST_ENTERED: [AtomicUsize; crate::board::MAX_HARTS] = [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
+
 static STATS: spin::Mutex<BTreeMap<usize, Stats>> = spin::Mutex::new(BTreeMap::new());
 
 impl SpaceSwitcher for Switcher {
     fn enter(&self, space: SpaceId, priority: Priority) {
         let Some(proc) = process::get(space as usize) else { return };
         let Some(thread) = proc.take_ready() else { return };
-        if tracing() {
+        // Trace only decisions that change what a hart runs.
+        let hart = crate::boot::hart_id();
+        let now_running = (proc.pid << 8) | thread.tid;
+        let last = LAST_ENTERED.get(hart).map(|l| l.swap(now_running, Relaxed));
+        if tracing() && last != Some(now_running) {
             println!(
                 "[sched] hart {}: enter pid {} ({}) thread {} at priority {}",
-                crate::boot::hart_id(),
+                hart,
                 proc.pid,
                 proc.name,
                 thread.tid,
@@ -49,18 +60,24 @@ impl SpaceSwitcher for Switcher {
 }
 
 fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
+    let hart = crate::boot::hart_id();
     let mut ctx = thread.ctx.lock();
     let next_sleeper = timer::wake_expired();
     let slice_end = timer::now() + timer::SLICE_MS * crate::boot::timebase() / 1000;
-    timer::set_timer(next_sleeper.map_or(slice_end, |d| d.min(slice_end)));
-    // SAFETY: this process's table maps the kernel identically.
-    unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) proc.satp()) };
+    timer::fire_by(next_sleeper.map_or(slice_end, |d| d.min(slice_end)));
+    // Switch tables only when entering another space: a system call and
+    // its return stay in one space with a warm TLB. The serial (not the
+    // satp value) identifies the space, because roots are recycled.
+    if let Some(loaded) = LOADED_SPACE.get(hart) {
+        if loaded.swap(proc.serial, Relaxed) != proc.serial {
+            // SAFETY: this process's table maps the kernel identically.
+            unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) proc.satp()) };
+        }
+    }
     let t0 = timer::now();
     // SAFETY: the space is active and we hold the thread's context.
     unsafe { run_user(&mut ctx) };
     let ran = timer::now() - t0;
-    // Leave the process's table before anything can free it.
-    crate::mm::activate_kernel_space();
     let trap = trap::decode(&ctx);
     {
         let mut stats = STATS.lock();

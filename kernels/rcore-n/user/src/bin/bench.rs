@@ -1,0 +1,127 @@
+//! In-guest benchmarks, timed with `rdtime` (10 MHz on QEMU `virt`):
+//! coroutine switch vs thread switch inside a process, the user↔kernel
+//! round trip, and the pipe ring of seed 003 §4. Run with one hart:
+//! `cargo xtask qemu bench --smp 1`.
+#![no_std]
+#![no_main]
+extern crate alloc;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use rcore_n_user::*;
+
+entry!(main);
+
+const N: u64 = 20_000;
+
+fn ns(ticks: u64, per: u64) -> u64 {
+    ticks * 100 / per // 10 MHz: one tick is 100 ns
+}
+
+fn row(what: &str, per_op_ns: u64, note: &str) {
+    println!("| {what:<44} | {per_op_ns:>9} | {note} |");
+}
+
+async fn coroutine_switch() -> u64 {
+    // Two coroutines yielding to each other: 2N switches.
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let other = spawn(
+        async move {
+            while !s.load(SeqCst) {
+                yield_now().await;
+            }
+        },
+        MAIN_PRIORITY,
+    )
+    .unwrap();
+    yield_now().await; // let it start
+    let t0 = syscall::ticks();
+    for _ in 0..N {
+        yield_now().await;
+    }
+    let t = syscall::ticks() - t0;
+    stop.store(true, SeqCst);
+    other.await.unwrap();
+    ns(t, 2 * N)
+}
+
+fn yielder(n: usize) -> i32 {
+    for _ in 0..n {
+        syscall::sched_yield();
+    }
+    0
+}
+
+fn thread_switch() -> u64 {
+    // Two threads of this process yielding to each other through the
+    // kernel: every yield is a trap, a pick and an entry into the other.
+    let n = (N / 4) as usize;
+    let t0 = syscall::ticks();
+    let a = spawn_thread(yielder, n).unwrap();
+    let b = spawn_thread(yielder, n).unwrap();
+    syscall::thread_join(a).unwrap();
+    syscall::thread_join(b).unwrap();
+    ns(syscall::ticks() - t0, 2 * n as u64)
+}
+
+fn syscall_round_trip() -> u64 {
+    let t0 = syscall::ticks();
+    for _ in 0..N {
+        core::hint::black_box(syscall::getpid());
+    }
+    ns(syscall::ticks() - t0, N)
+}
+
+async fn spawn_and_run() -> u64 {
+    let t0 = syscall::ticks();
+    for i in 0..N / 4 {
+        spawn(async move { core::hint::black_box(i) }, 3).unwrap().await.unwrap();
+    }
+    ns(syscall::ticks() - t0, N / 4)
+}
+
+fn pipe_ring(nodes: usize, rounds: u64) -> u64 {
+    // Same wiring as test_pipe_ring: config pipe (3, 4), ring pipes 5+2k.
+    assert_eq!(syscall::pipe(), Ok((3, 4)));
+    for k in 0..=nodes {
+        assert_eq!(syscall::pipe(), Ok((5 + 2 * k, 6 + 2 * k)));
+    }
+    let mut cfg = alloc::vec![0u8; 16 * nodes];
+    for i in 0..nodes {
+        cfg[16 * i..16 * i + 8].copy_from_slice(&i.to_le_bytes());
+        cfg[16 * i + 8..16 * i + 16].copy_from_slice(&nodes.to_le_bytes());
+    }
+    syscall::write(4, &cfg).unwrap();
+    for _ in 0..nodes {
+        syscall::spawn("ring_node", 10).unwrap();
+    }
+    let t0 = syscall::ticks();
+    let mut buf = [0u8; 8];
+    for r in 0..rounds {
+        syscall::write(6, &r.to_le_bytes()).unwrap();
+        syscall::read(5 + 2 * nodes, &mut buf).unwrap();
+    }
+    let t = syscall::ticks() - t0;
+    syscall::write(6, &u64::MAX.to_le_bytes()).unwrap();
+    syscall::read(5 + 2 * nodes, &mut buf).unwrap();
+    for _ in 0..nodes {
+        syscall::waitpid(None).unwrap();
+    }
+    ns(t, rounds * (nodes as u64 + 1))
+}
+
+async fn main() -> i32 {
+    let harts = syscall::harts();
+    println!("rcore-n in-guest benchmarks ({harts} hart(s), QEMU TCG: compare ratios, not absolutes)");
+    println!("| {:<44} | {:>9} | note |", "operation", "ns/op");
+    println!("|{:-<46}|{:->11}|------|", "", "");
+    let co = coroutine_switch().await;
+    row("coroutine switch (yield_now, same thread)", co, "cops-core executor in user space");
+    let th = thread_switch();
+    row("thread switch (sched_yield, same process)", th, "trap + kernel pick + entry");
+    row("user -> kernel -> user round trip (getpid)", syscall_round_trip(), "ecall + trap + sret");
+    row("spawn + run + join a coroutine", spawn_and_run().await, "boxed, JoinHandle awaited");
+    row("pipe ring hop (4 processes + init)", pipe_ring(4, 200), "seed 003 §4: write, wake, read");
+    println!("thread switch / coroutine switch = {}x", th / co.max(1));
+    0
+}
