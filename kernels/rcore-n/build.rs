@@ -10,7 +10,7 @@ fn main() {
 
     // ELF parsing needs 8-byte alignment, which `include_bytes!` lacks.
     let mut apps = String::from(
-        "#[repr(C, align(8))]\nstruct Aligned<T: ?Sized>(T);\n\
+        "#[allow(dead_code)]\n#[repr(C, align(8))]\nstruct Aligned<T: ?Sized>(T);\n\
          /// Embedded user programs: (name, ELF image).\npub static APPS: &[(&str, &[u8])] = &[\n",
     );
     if let Ok(user_dir) = env::var("COPS_USER_DIR") {

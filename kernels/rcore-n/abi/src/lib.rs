@@ -46,6 +46,21 @@ pub mod nr {
     pub const SHUTDOWN: usize = 500;
     /// `harts() -> n`: harts running the kernel.
     pub const HARTS: usize = 501;
+    /// `async(nr, a0, a1, a2, slot: *mut AsyncSlot, cid) -> result`: run
+    /// system call `nr` without blocking the thread. Returns its result if
+    /// it is ready at once; otherwise `-EINPROGRESS`, and when it completes
+    /// the kernel stores the result in `slot` and posts a user-interrupt
+    /// record waking coroutine `cid` (see [`super::AsyncSlot`]).
+    pub const ASYNC: usize = 600;
+    /// `uintr_return()`: leave the user-interrupt handler; the interrupted
+    /// context resumes (the `uret` of the soft backend).
+    pub const UINTR_RETURN: usize = 601;
+    /// `uintr_wait()`: block this thread until a user interrupt is pending
+    /// or another thread calls `uintr_kick` (an executor's idle).
+    pub const UINTR_WAIT: usize = 602;
+    /// `uintr_kick()`: end one `uintr_wait` of this process (an executor's
+    /// notify: a coroutine became ready while a thread was parked).
+    pub const UINTR_KICK: usize = 603;
 }
 
 /// Error codes (returned negated).
@@ -76,6 +91,8 @@ pub enum Errno {
     Pipe = 32,
     /// Unknown system call.
     NoSys = 38,
+    /// Asynchronous call accepted; completion comes by user interrupt.
+    InProgress = 115,
 }
 
 impl Errno {
@@ -99,6 +116,7 @@ impl Errno {
             24 => Errno::MFile,
             32 => Errno::Pipe,
             38 => Errno::NoSys,
+            115 => Errno::InProgress,
             _ => return None,
         })
     }
@@ -110,6 +128,9 @@ pub mod layout {
     pub const GLOBAL_VIEW: usize = 0x3f_0000_0000;
     /// This process's COPS page (read-write, private): see [`super::CopsPage`].
     pub const COPS_PAGE: usize = 0x3e_ffff_f000;
+    /// This process's user-interrupt page (read-write, private): a
+    /// `cops_uintr::PageSized` the kernel posts wake records to.
+    pub const UINTR_PAGE: usize = 0x3e_ffff_e000;
     /// Top of the main thread's stack; thread `t` gets the stack ending at
     /// `USER_STACK_TOP - t * USER_STACK_STRIDE`.
     pub const USER_STACK_TOP: usize = 0x3e_0000_0000;
@@ -139,3 +160,47 @@ pub const MAX_THREADS: usize = 64;
 
 /// Priority value meaning "nothing ready" in [`CopsPage::highest`].
 pub const NO_PRIORITY: u8 = 255;
+
+/// Where an asynchronous system call's result lands (user memory, 8-byte
+/// aligned, inside one page). The user allocates it `WAITING`; the kernel
+/// moves it `WAITING → BUSY`, copies any output into the caller's buffer,
+/// stores `result`, then sets `DONE` and posts the wake. A caller that
+/// gives up moves it `WAITING → ABANDONED`; the kernel then writes nothing
+/// (and frees the slot). A caller that finds `BUSY` waits for `DONE`
+/// before releasing its buffer. 32-byte aligned, so a slot never straddles
+/// a page.
+#[repr(C, align(32))]
+pub struct AsyncSlot {
+    pub state: core::sync::atomic::AtomicU32,
+    _pad: u32,
+    pub result: core::sync::atomic::AtomicI64,
+    /// The waiting coroutine (user bookkeeping; the kernel ignores it).
+    pub owner: core::sync::atomic::AtomicU64,
+    /// `rdtime` when the kernel posted the wake (for latency figures).
+    pub posted_at: core::sync::atomic::AtomicU64,
+}
+
+impl AsyncSlot {
+    pub const FREE: u32 = 0;
+    pub const WAITING: u32 = 1;
+    pub const BUSY: u32 = 2;
+    pub const DONE: u32 = 3;
+    pub const ABANDONED: u32 = 4;
+
+    /// A free slot.
+    pub const fn new() -> Self {
+        Self {
+            state: core::sync::atomic::AtomicU32::new(Self::FREE),
+            _pad: 0,
+            result: core::sync::atomic::AtomicI64::new(0),
+            owner: core::sync::atomic::AtomicU64::new(0),
+            posted_at: core::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for AsyncSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -48,6 +48,8 @@ impl UserSpace {
         }
         space.map_new(layout::COPS_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
         space.cops_page().fill(rcore_n_abi::NO_PRIORITY); // nothing ready or running yet
+        // A zeroed page is an empty user-interrupt queue, delivery disabled.
+        space.map_new(layout::UINTR_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
         for i in 0..view_len.div_ceil(PAGE_SIZE) {
             let va = layout::GLOBAL_VIEW + i * PAGE_SIZE;
             space.table.map(va, view_pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R).map_err(|_| Errno::NoMem)?;
@@ -98,6 +100,25 @@ impl UserSpace {
     /// The page table.
     pub fn table(&self) -> &PageTable {
         &self.table
+    }
+
+    /// Physical address of the user-interrupt page.
+    pub fn uintr_page_pa(&self) -> usize {
+        self.pages[&(layout::UINTR_PAGE / PAGE_SIZE)].pa()
+    }
+
+    /// Physical address of `len` user-writable bytes at `va`, which must be
+    /// `align`-aligned and lie in one page (for atomics the kernel shares
+    /// with the process).
+    pub fn user_pa(&self, va: usize, len: usize, align: usize) -> Result<usize> {
+        if va % align != 0 || va % PAGE_SIZE + len > PAGE_SIZE {
+            return Err(Errno::Inval);
+        }
+        let (pa, flags) = self.table.translate(va).ok_or(Errno::Fault)?;
+        if !flags.contains(PteFlags::U | PteFlags::R | PteFlags::W) {
+            return Err(Errno::Fault);
+        }
+        Ok(pa)
     }
 
     /// The COPS page (the kernel only reads it).

@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 
 use rcore_n_abi::Errno;
 
-use super::{Outcome, Result, block};
+use super::{Done, Outcome, Result, block};
 use crate::fs::{File, Pipe};
 use crate::task::Process;
 
@@ -26,7 +26,7 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome 
             Outcome::Return(data.len() as isize)
         }
         File::Pipe(end) if end.is_write_end() => {
-            block(async move { end.write(&data).await.map_or_else(Errno::ret, |n| n as isize) })
+            block(async move { Done::ret(end.write(&data).await.map_or_else(Errno::ret, |n| n as isize)) })
         }
         File::Stdin | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }
@@ -43,16 +43,10 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
     }
     match file {
         File::Stdin => Outcome::Return(0),
-        File::Pipe(end) if !end.is_write_end() => {
-            let proc = proc.clone();
-            block(async move {
-                let data = end.read(len).await;
-                match proc.space.lock().write(buf, &data) {
-                    Ok(()) => data.len() as isize,
-                    Err(e) => e.ret(),
-                }
-            })
-        }
+        File::Pipe(end) if !end.is_write_end() => block(async move {
+            let data = end.read(len).await;
+            Done { ret: data.len() as isize, out: Some((buf, data)) }
+        }),
         File::Stdout | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }
 }

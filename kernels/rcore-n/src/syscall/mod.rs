@@ -5,11 +5,13 @@
 //! Every user pointer goes through [`crate::mm::space::UserSpace`]'s checked
 //! copies: a bad pointer or argument is an error code, never a kernel fault.
 
+mod asynchronous;
 mod fs;
 mod process;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::future::Future;
 use core::pin::Pin;
 
@@ -19,7 +21,32 @@ use crate::task::{Process, Thread};
 use crate::trap::UserContext;
 
 /// A system call served by a kernel coroutine.
-pub type SyscallFuture = Pin<Box<dyn Future<Output = isize> + Send>>;
+pub type SyscallFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
+
+/// A completed system call: its result, and bytes to copy to the caller's
+/// memory first (a read's data, a waitpid's exit code). The copy happens
+/// at completion, after the caller's slot says it still wants it.
+pub struct Done {
+    pub ret: isize,
+    pub out: Option<(usize, Vec<u8>)>,
+}
+
+impl Done {
+    pub fn ret(ret: isize) -> Self {
+        Self { ret, out: None }
+    }
+
+    /// Copy the output (if any) into `proc`; the result, or `-EFAULT`.
+    pub fn commit(self, proc: &Process) -> isize {
+        match self.out {
+            Some((va, bytes)) => match proc.space.lock().write(va, &bytes) {
+                Ok(()) => self.ret,
+                Err(e) => e.ret(),
+            },
+            None => self.ret,
+        }
+    }
+}
 
 /// What the calling thread does next.
 pub enum Outcome {
@@ -29,9 +56,13 @@ pub enum Outcome {
     Block(SyscallFuture),
     ExitThread(i32),
     ExitProcess(i32),
+    /// Resume with the context as the call left it (no result written).
+    Resume,
 }
 
 type Result<T> = core::result::Result<T, Errno>;
+
+pub use asynchronous::deliver_upcall;
 
 impl From<Result<isize>> for Outcome {
     fn from(r: Result<isize>) -> Self {
@@ -62,6 +93,10 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::WAITPID => process::waitpid(proc, a[0], a[1]),
         nr::THREAD_CREATE => process::thread_create(proc, a[0], a[1]).into(),
         nr::THREAD_JOIN => process::thread_join(proc, thread, a[0]),
+        nr::ASYNC => asynchronous::call(proc, thread, ctx),
+        nr::UINTR_RETURN => asynchronous::uintr_return(proc, thread, ctx),
+        nr::UINTR_WAIT => asynchronous::uintr_wait(proc),
+        nr::UINTR_KICK => asynchronous::uintr_kick(proc),
         nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Outcome::Return(Errno::NoSys.ret()),
@@ -70,6 +105,6 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
 }
 
 /// Box a future as a system call served by a kernel coroutine.
-fn block(f: impl Future<Output = isize> + Send + 'static) -> Outcome {
+fn block(f: impl Future<Output = Done> + Send + 'static) -> Outcome {
     Outcome::Block(Box::pin(f))
 }

@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 use cops_core::Priority;
 use rcore_n_abi::Errno;
 
-use super::{Outcome, Result, block};
+use super::{Done, Outcome, Result, block};
 use crate::task::process::{self as procs, CHILD_EXITS};
 use crate::task::{Process, Thread, timer};
 
@@ -20,7 +20,7 @@ pub fn sleep(ns: u64) -> Outcome {
     let deadline = timer::now().saturating_add(timer::ns_to_ticks(ns));
     block(async move {
         timer::sleep_until(deadline).await;
-        0
+        Done::ret(0)
     })
 }
 
@@ -66,28 +66,21 @@ pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Outcome {
         }
     }
     let parent = proc.pid;
+    let done = move |pid: usize, code: i32| Done {
+        ret: pid as isize,
+        out: (code_ptr != 0).then(|| (code_ptr, code.to_le_bytes().to_vec())),
+    };
     match procs::reap_child(parent, want) {
         Err(e) => return Outcome::Return(e.ret()),
-        Ok(Some((pid, code))) => return Outcome::Return(report(proc, pid, code, code_ptr)),
+        Ok(Some((pid, code))) => return Outcome::Return(done(pid, code).commit(proc)),
         Ok(None) => {}
     }
-    let proc = proc.clone();
     block(async move {
-        let reaped = CHILD_EXITS.until(|| procs::reap_child(parent, want).transpose()).await;
-        match reaped {
-            Ok((pid, code)) => report(&proc, pid, code, code_ptr),
-            Err(e) => e.ret(),
+        match CHILD_EXITS.until(|| procs::reap_child(parent, want).transpose()).await {
+            Ok((pid, code)) => done(pid, code),
+            Err(e) => Done::ret(e.ret()),
         }
     })
-}
-
-fn report(proc: &Process, pid: usize, code: i32, code_ptr: usize) -> isize {
-    if code_ptr != 0 {
-        if let Err(e) = proc.space.lock().write(code_ptr, &code.to_le_bytes()) {
-            return e.ret();
-        }
-    }
-    pid as isize
 }
 
 pub fn thread_create(proc: &Process, entry: usize, arg: usize) -> Result<isize> {
@@ -107,10 +100,10 @@ pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize) -> Outcome {
     let proc = proc.clone();
     block(async move {
         let p = proc.clone();
-        match proc.thread_exits.until(|| p.take_thread_exit(tid)).await {
+        Done::ret(match proc.thread_exits.until(|| p.take_thread_exit(tid)).await {
             Ok(code) => code as isize,
             Err(e) => e.ret(),
-        }
+        })
     })
 }
 

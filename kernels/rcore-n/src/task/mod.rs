@@ -15,6 +15,7 @@ use cops_core::{Executor, Priority};
 
 pub use platform::KernelPlatform;
 pub use process::{Process, Thread};
+pub use switcher::stats_upcall;
 
 /// Kernel coroutines at most (syscall servers, sleepers, switchers).
 const KERNEL_COROUTINES: usize = 1024;
@@ -96,3 +97,4 @@ pub fn init_exited(code: i32) {
     println!("rcore-n: init exited with code {code}");
     crate::board::shutdown(code != 0, code as u32)
 }
+

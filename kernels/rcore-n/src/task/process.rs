@@ -29,6 +29,12 @@ pub struct Thread {
     pub ctx: spin::Mutex<UserContext>,
     /// The kernel coroutine serving this thread's blocking system call.
     pub pending: spin::Mutex<Option<CoroutineId>>,
+    /// The context a user-interrupt upcall interrupted (restored by
+    /// `uintr_return`); `Some` while the handler runs.
+    pub upcall_saved: spin::Mutex<Option<UserContext>>,
+    /// The thread last trapped with a system call: an upcall may be
+    /// delivered on its way back (never after a preemption).
+    pub at_safe_point: AtomicBool,
 }
 
 #[derive(Default)]
@@ -50,6 +56,14 @@ pub struct Process {
     satp: usize,
     /// Physical address of the COPS page (the process writes it).
     cops_page: usize,
+    /// Physical address of the user-interrupt page.
+    pub(crate) uintr_page: usize,
+    /// Threads waiting in `uintr_wait`.
+    pub upcall_waiters: WaitQueue,
+    /// A `uintr_kick` not yet consumed by a `uintr_wait`.
+    pub kicked: AtomicBool,
+    /// Kernel coroutines serving this process's asynchronous calls.
+    async_ops: spin::Mutex<alloc::collections::BTreeSet<u64>>,
     threads: spin::Mutex<Threads>,
     /// Priority cap (0 highest): the most urgent this process can be.
     cap: AtomicU8,
@@ -81,6 +95,7 @@ pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<A
     // (its main coroutine is about to start).
     space.cops_page()[0] = cap.level();
     let cops_page = space.cops_page().as_ptr() as usize;
+    let uintr_page = space.uintr_page_pa();
     let pid = {
         let procs = PROCS.lock();
         (1..MAX_PIDS).find(|p| !procs.contains_key(p)).ok_or(Errno::Again)?
@@ -94,6 +109,10 @@ pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<A
         space: spin::Mutex::new(space),
         satp,
         cops_page,
+        uintr_page,
+        upcall_waiters: WaitQueue::new(),
+        kicked: AtomicBool::new(false),
+        async_ops: spin::Mutex::new(alloc::collections::BTreeSet::new()),
         threads: spin::Mutex::new(Threads::default()),
         cap: AtomicU8::new(cap.level()),
         fds: spin::Mutex::new(fds),
@@ -143,7 +162,13 @@ impl Process {
     }
 
     fn add_thread(&self, tid: usize, ctx: UserContext) {
-        let t = Arc::new(Thread { tid, ctx: spin::Mutex::new(ctx), pending: spin::Mutex::new(None) });
+        let t = Arc::new(Thread {
+            tid,
+            ctx: spin::Mutex::new(ctx),
+            pending: spin::Mutex::new(None),
+            upcall_saved: spin::Mutex::new(None),
+            at_safe_point: AtomicBool::new(false),
+        });
         self.threads.lock().all.insert(tid, t.clone());
         self.make_ready(t);
     }
@@ -176,12 +201,13 @@ impl Process {
     }
 
     /// Publish this process's current priority (or absence) in the view.
+    /// The thread lock is held across the update, so concurrent refreshes
+    /// on different harts land in the order of the states they saw (else a
+    /// stale "nothing ready" could overwrite a newer "ready").
     pub fn refresh_view(&self) {
-        let prio = {
-            let th = self.threads.lock();
-            (!self.is_dead() && !th.ready.is_empty()).then(|| self.priority_with(th.ready.iter().map(|t| t.tid)))
-        };
-        view_changed(self.pid, prio);
+        let th = self.threads.lock();
+        let ready = !self.is_dead() && !th.ready.is_empty();
+        view_changed(self.pid, ready.then(|| self.priority_with(th.ready.iter().map(|t| t.tid))));
     }
 
     /// The calling thread ends; the process ends with it if it was the last.
@@ -197,6 +223,15 @@ impl Process {
         if last {
             self.exit(code);
         }
+    }
+
+    /// Remember a kernel coroutine serving an asynchronous call (cancelled
+    /// if the process dies first). Finished ones are pruned as we go.
+    pub fn track_async(&self, id: CoroutineId) {
+        let exec = EXEC.get().unwrap();
+        let mut ops = self.async_ops.lock();
+        ops.retain(|&raw| exec.state(CoroutineId::from_raw(raw)).is_ok());
+        ops.insert(id.to_raw());
     }
 
     /// Exit code of thread `tid` once it exits (reaps it).
@@ -228,12 +263,16 @@ impl Process {
             th.ready.clear();
             core::mem::take(&mut th.all).into_values().collect()
         };
+        let exec = EXEC.get().unwrap();
         for t in threads {
             if let Some(id) = t.pending.lock().take() {
-                let _ = EXEC.get().unwrap().cancel(id);
+                let _ = exec.cancel(id);
             }
         }
-        view_changed(self.pid, None);
+        for raw in core::mem::take(&mut *self.async_ops.lock()) {
+            let _ = exec.cancel(CoroutineId::from_raw(raw));
+        }
+        self.refresh_view(); // dead: leaves the view
         self.fds.lock().close_all();
         if self.pid == super::INIT_PID {
             super::init_exited(code);

@@ -26,6 +26,7 @@ struct Stats {
     entries: u64,
     ticks: u64,
     syscalls: u64,
+    upcalls: u64,
     exit: Option<i32>,
 }
 
@@ -62,6 +63,9 @@ impl SpaceSwitcher for Switcher {
 fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
     let hart = crate::boot::hart_id();
     let mut ctx = thread.ctx.lock();
+    if thread.at_safe_point.load(Relaxed) {
+        syscall::deliver_upcall(proc, &thread, &mut ctx);
+    }
     let next_sleeper = timer::wake_expired();
     let slice_end = timer::now() + timer::SLICE_MS * crate::boot::timebase() / 1000;
     timer::fire_by(next_sleeper.map_or(slice_end, |d| d.min(slice_end)));
@@ -90,6 +94,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         s.ticks += ran;
         s.syscalls += (trap == Trap::Syscall) as u64;
     }
+    thread.at_safe_point.store(trap == Trap::Syscall, Relaxed);
     match trap {
         Trap::Timer | Trap::Ipi => {
             drop(ctx);
@@ -109,6 +114,10 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
             match syscall::dispatch(proc, &thread, &mut ctx) {
                 Outcome::Return(v) => {
                     ctx.set_ret(v);
+                    drop(ctx);
+                    proc.make_ready(thread);
+                }
+                Outcome::Resume => {
                     drop(ctx);
                     proc.make_ready(thread);
                 }
@@ -146,7 +155,7 @@ fn record_exit(proc: &Process) {
 fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::SyscallFuture) {
     let (p, t) = (proc.clone(), thread.clone());
     let served = async move {
-        let r = fut.await;
+        let r = fut.await.commit(&p);
         t.ctx.lock().set_ret(r);
         *t.pending.lock() = None;
         p.make_ready(t);
@@ -160,19 +169,25 @@ fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::Sysca
     }
 }
 
+/// An upcall was delivered to `pid`.
+pub fn stats_upcall(pid: usize) {
+    STATS.lock().entry(pid).or_default().upcalls += 1;
+}
+
 /// The table printed at shutdown.
 pub fn print_summary() {
     println!("[kernel] summary (time in microseconds of user mode):");
-    println!("  pid  program            cap  entries  syscalls   user-us  exit");
+    println!("  pid  program            cap  entries  syscalls  upcalls   user-us  exit");
     let tb = crate::boot::timebase().max(1);
     for (pid, s) in STATS.lock().iter() {
         let exit = s.exit.map_or(String::from("-"), |c| alloc::format!("{c}"));
         println!(
-            "  {pid:<4} {:<18} {:<4} {:<8} {:<9} {:<9} {exit}",
+            "  {pid:<4} {:<18} {:<4} {:<8} {:<9} {:<9} {:<9} {exit}",
             s.name,
             s.cap,
             s.entries,
             s.syscalls,
+            s.upcalls,
             s.ticks * 1_000_000 / tb
         );
     }

@@ -30,7 +30,9 @@ extern crate alloc;
 
 #[macro_use]
 pub mod console;
+pub mod call;
 pub mod syscall;
+pub mod uintr;
 
 use core::future::Future;
 use core::pin::Pin;
@@ -85,8 +87,12 @@ impl Platform for UserPlatform {
         tp
     }
     fn idle(&self) {
-        // Nothing ready here: let the kernel run someone else.
-        syscall::sched_yield();
+        // Nothing ready: sleep in the kernel until a user interrupt (an
+        // async call completed) or a kick from another of our threads.
+        syscall::uintr_wait();
+    }
+    fn notify(&self) {
+        syscall::uintr_kick();
     }
     fn publish_priority(&self, highest: Option<Priority>) {
         cops_page().highest.store(highest.map_or(NO_PRIORITY, Priority::level), Release);
@@ -211,6 +217,7 @@ extern "C" fn _start() -> ! {
     unsafe { HEAP.lock().init(&raw mut HEAP_SPACE as usize, HEAP_SIZE) };
     let exec = Executor::leak(MAX_COROUTINES, UserPlatform);
     EXEC.call_once(|| exec);
+    uintr::init();
     // SAFETY: `entry!` defines it with this signature.
     let main = unsafe { __rcore_n_main() };
     exec.spawn(async move { syscall::exit(main.await) }, Priority::new(MAIN_PRIORITY).unwrap())

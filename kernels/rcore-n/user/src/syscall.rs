@@ -97,3 +97,21 @@ pub fn ticks() -> u64 {
     unsafe { core::arch::asm!("rdtime {}", out(reg) t) };
     t
 }
+/// A six-argument system call (the asynchronous form).
+pub fn raw6(id: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: as `syscall`.
+    unsafe {
+        core::arch::asm!("ecall", inlateout("a0") a[0] => ret, in("a1") a[1], in("a2") a[2],
+            in("a3") a[3], in("a4") a[4], in("a5") a[5], in("a7") id);
+    }
+    ret
+}
+/// Block until a user interrupt is pending or another thread kicks us.
+pub fn uintr_wait() {
+    syscall(nr::UINTR_WAIT, 0, 0, 0);
+}
+/// End one `uintr_wait` of this process.
+pub fn uintr_kick() {
+    syscall(nr::UINTR_KICK, 0, 0, 0);
+}

@@ -1,6 +1,7 @@
 //! In-guest benchmarks, timed with `rdtime` (10 MHz on QEMU `virt`):
 //! coroutine switch vs thread switch inside a process, the user↔kernel
-//! round trip, and the pipe ring of seed 003 §4. Run with one hart:
+//! round trip, asynchronous vs blocking system calls, and the pipe ring of
+//! seed 003 §4. Run with one hart:
 //! `cargo xtask qemu bench --smp 1`.
 #![no_std]
 #![no_main]
@@ -80,6 +81,37 @@ async fn spawn_and_run() -> u64 {
     ns(syscall::ticks() - t0, N / 4)
 }
 
+/// (async round trip, kernel post -> coroutine poll) in ns, over `n` calls.
+async fn async_sleep0(n: u64) -> (u64, u64) {
+    let (t0, mut lat) = (syscall::ticks(), 0);
+    for _ in 0..n {
+        call::sleep(0).await.unwrap();
+        lat += call::LAST_LATENCY.load(core::sync::atomic::Ordering::Relaxed);
+    }
+    (ns(syscall::ticks() - t0, n), ns(lat, n))
+}
+
+fn blocking_sleep0(n: u64) -> u64 {
+    let t0 = syscall::ticks();
+    for _ in 0..n {
+        call::sleep(0).wait().unwrap();
+    }
+    ns(syscall::ticks() - t0, n)
+}
+
+/// A pipe to ourselves: write 8 bytes (blocking), read them back with the
+/// async or the blocking form; the read's cost is the difference.
+async fn pipe_read(rd: usize, wr: usize, n: u64, async_form: bool) -> u64 {
+    let mut buf = [0u8; 8];
+    let t0 = syscall::ticks();
+    for i in 0..n {
+        call::write(wr, &i.to_le_bytes()).wait().unwrap();
+        let got = if async_form { call::read(rd, &mut buf).await } else { call::read(rd, &mut buf).wait() };
+        assert_eq!(got, Ok(8));
+    }
+    ns(syscall::ticks() - t0, n)
+}
+
 fn pipe_ring(nodes: usize, rounds: u64) -> u64 {
     // Same wiring as test_pipe_ring: config pipe (3, 4), ring pipes 5+2k.
     assert_eq!(syscall::pipe(), Ok((3, 4)));
@@ -121,6 +153,15 @@ async fn main() -> i32 {
     row("thread switch (sched_yield, same process)", th, "trap + kernel pick + entry");
     row("user -> kernel -> user round trip (getpid)", syscall_round_trip(), "ecall + trap + sret");
     row("spawn + run + join a coroutine", spawn_and_run().await, "boxed, JoinHandle awaited");
+    let (rd, wr) = syscall::pipe().unwrap();
+    let (a, lat) = async_sleep0(N / 10).await;
+    row("async sleep(0) round trip", a, "only the coroutine waits");
+    row("  of which: kernel post -> coroutine poll", lat, "uintr upcall + wake(id)");
+    row("blocking sleep(0) (the thread waits)", blocking_sleep0(N / 10), "kernel coroutine, thread blocked");
+    row("pipe write + async read (8 bytes)", pipe_read(rd, wr, N / 10, true).await, "read awaited");
+    row("pipe write + blocking read (8 bytes)", pipe_read(rd, wr, N / 10, false).await, "read waited");
+    syscall::close(rd).unwrap();
+    syscall::close(wr).unwrap();
     row("pipe ring hop (4 processes + init)", pipe_ring(4, 200), "seed 003 §4: write, wake, read");
     println!("thread switch / coroutine switch = {}x", th / co.max(1));
     0

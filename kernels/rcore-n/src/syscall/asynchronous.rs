@@ -1,0 +1,142 @@
+//! Asynchronous system calls and the soft user-interrupt backend.
+//!
+//! `async(nr, …, slot, cid)` runs any waiting system call on a kernel
+//! coroutine and returns at once (`-EINPROGRESS`): only the calling
+//! *coroutine* waits, its thread goes on running others. On completion the
+//! kernel stores the result in the caller's [`AsyncSlot`] and posts
+//! `Record::wake(cid)` to the process's [`PageSized`] user-interrupt page;
+//! the process's handler, entered as an upcall on the thread's next return
+//! from a system call, wakes the coroutine through the same `wake(id)` its
+//! wakers use (COPS §4.2, Figure 4).
+
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering::*;
+
+use cops_core::CoroutineKind;
+use cops_uintr::{PageSized, Record, soft};
+use rcore_n_abi::{AsyncSlot, Errno, nr};
+
+use super::{Done, Outcome, dispatch};
+use crate::task::{Process, Thread, exec};
+use crate::trap::UserContext;
+
+/// System calls that cannot be made asynchronous.
+const NOT_ASYNC: [usize; 6] = [nr::EXIT, nr::THREAD_EXIT, nr::ASYNC, nr::UINTR_RETURN, nr::UINTR_WAIT, nr::SHUTDOWN];
+
+pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Outcome {
+    let (inner_nr, slot_va, cid) = (ctx.a(0), ctx.a(4), ctx.a(5) as u64);
+    if NOT_ASYNC.contains(&inner_nr) {
+        return Outcome::Return(Errno::Inval.ret());
+    }
+    let slot_pa = match proc.space.lock().user_pa(slot_va, size_of::<AsyncSlot>(), 8) {
+        Ok(pa) => pa,
+        Err(e) => return Outcome::Return(e.ret()),
+    };
+    let mut inner = ctx.clone();
+    inner.x[17] = inner_nr;
+    inner.x[10..13].copy_from_slice(&[ctx.a(1), ctx.a(2), ctx.a(3)]);
+    let fut = match dispatch(proc, thread, &mut inner) {
+        Outcome::Block(fut) => fut,
+        Outcome::Return(v) => return Outcome::Return(v), // done at once
+        _ => return Outcome::Return(Errno::Inval.ret()),
+    };
+    let p = proc.clone();
+    let served = async move {
+        let done = fut.await;
+        complete(&p, slot_pa, cid, done);
+    };
+    let prio = proc.priority_with(core::iter::once(thread.tid));
+    match exec().spawn_kind(served, prio, CoroutineKind::Syscall) {
+        Ok(h) => {
+            proc.track_async(h.id());
+            Outcome::Return(Errno::InProgress.ret())
+        }
+        Err(_) => Outcome::Return(Errno::Again.ret()),
+    }
+}
+
+/// Store the result for the caller (unless it gave up) and wake it.
+fn complete(proc: &Process, slot_pa: usize, cid: u64, done: Done) {
+    if proc.is_dead() {
+        return;
+    }
+    // SAFETY: `slot_pa` is 8-aligned, inside one user page of this live
+    // process; the process writes it concurrently, hence atomics only.
+    let slot = unsafe { &*(slot_pa as *const AsyncSlot) };
+    match slot.state.compare_exchange(AsyncSlot::WAITING, AsyncSlot::BUSY, AcqRel, Acquire) {
+        Ok(_) => {
+            let ret = done.commit(proc);
+            slot.result.store(ret as i64, Relaxed);
+            slot.posted_at.store(crate::task::timer::now(), Relaxed);
+            slot.state.store(AsyncSlot::DONE, Release);
+            proc.post_wake(cid);
+        }
+        // The caller dropped its future: write nothing, free the slot.
+        Err(AsyncSlot::ABANDONED) => slot.state.store(AsyncSlot::FREE, Release),
+        Err(_) => {} // garbage in the slot: only the process suffers
+    }
+}
+
+impl Process {
+    /// The process's user-interrupt page.
+    pub fn uintr(&self) -> &'static PageSized {
+        // SAFETY: a zeroed, page-aligned frame owned by this process's space
+        // for as long as the process exists; every field is atomic.
+        unsafe { PageSized::from_zeroed(self.uintr_page as *mut u8) }
+    }
+
+    /// Post a wake for coroutine `cid`; ring (wake a waiting thread) when
+    /// the post asks for it or overflowed (the handler will resync).
+    pub fn post_wake(&self, cid: u64) {
+        let ring = self.uintr().post(Record::wake(cid)).map_or(true, |p| p.notify);
+        if ring {
+            self.upcall_waiters.notify_all();
+        }
+    }
+}
+
+/// Redirect `thread` into its process's handler if an upcall is due (only
+/// on a return from a system call: a safe point, where the user executor
+/// holds none of its own locks).
+pub fn deliver_upcall(proc: &Process, thread: &Thread, ctx: &mut UserContext) {
+    let mut saved = thread.upcall_saved.lock();
+    if saved.is_some() || !soft::upcall_due(proc.uintr()) {
+        return;
+    }
+    if let Some(up) = soft::take_upcall(proc.uintr(), ctx.sepc as u64) {
+        *saved = Some(ctx.clone());
+        ctx.sepc = up.entry as usize;
+        ctx.x[10] = up.arg as usize;
+        ctx.x[11] = up.cause as usize;
+        // Below the interrupted frame, 16-byte aligned.
+        ctx.x[2] = (ctx.x[2] - 128) & !15;
+        crate::task::stats_upcall(proc.pid);
+    }
+}
+
+pub fn uintr_return(proc: &Process, thread: &Thread, ctx: &mut UserContext) -> Outcome {
+    let Some(saved) = thread.upcall_saved.lock().take() else {
+        return Outcome::Return(Errno::Inval.ret());
+    };
+    // The kernel's copy of the interrupted context, not the page's
+    // user-writable `saved_pc`.
+    soft::finish_upcall(proc.uintr());
+    ctx.x = saved.x;
+    ctx.sepc = saved.sepc;
+    Outcome::Resume
+}
+
+pub fn uintr_wait(proc: &Arc<Process>) -> Outcome {
+    let p = proc.clone();
+    super::block(async move {
+        let page = p.uintr();
+        p.upcall_waiters.until(|| (soft::upcall_due(page) || p.kicked.swap(false, AcqRel)).then_some(())).await;
+        Done::ret(0)
+    })
+}
+
+pub fn uintr_kick(proc: &Process) -> Outcome {
+    proc.kicked.store(true, Release);
+    proc.upcall_waiters.notify_all();
+    Outcome::Return(0)
+}
