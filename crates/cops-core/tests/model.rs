@@ -237,9 +237,14 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: 512,
         // Shrunk failures are kept (and committed) here and replayed first.
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct("tests/proptest-regressions/model.txt"),
-        )),
+        // (Miri's isolation forbids the file access.)
+        failure_persistence: if cfg!(miri) {
+            None
+        } else {
+            Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
+                "tests/proptest-regressions/model.txt",
+            )))
+        },
         ..ProptestConfig::default()
     })]
 
