@@ -50,9 +50,11 @@ fn cargo_test(report: &mut Report, what: &str, cmd: &mut Command, limit_secs: u6
     }
 }
 
-/// Unit, integration and doc tests of every host crate.
+/// Unit, integration and doc tests of every host crate; the criterion
+/// benches must compile (they are run by hand, see README).
 fn host_tests(report: &mut Report) {
     cargo_test(report, "host tests (workspace)", cargo().args(["test", "--workspace", "--exclude", "xtask", "--features", "cops-core/std"]), 900);
+    report.check("benches compile (cargo check --benches)", tools::run(cargo().args(["check", "-p", "cops", "--benches"])));
 }
 
 /// The `no_std` crates must build for bare-metal RISC-V with and without `alloc`.

@@ -235,7 +235,8 @@ impl Harness {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 512,
+        // Miri interprets every step: a handful of cases there.
+        cases: if cfg!(miri) { 4 } else { 512 },
         // Shrunk failures are kept (and committed) here and replayed first.
         // (Miri's isolation forbids the file access.)
         failure_persistence: if cfg!(miri) {

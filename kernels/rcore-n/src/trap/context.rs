@@ -22,8 +22,11 @@ impl UserContext {
         c.x[4] = tid;
         c.x[10] = arg;
         c.sepc = entry;
-        // SPP = U (0), SPIE = 1 (interrupts on in U-mode), FS = initial.
-        c.sstatus = (1 << 5) | (1 << 13);
+        // SPP = U (0), SPIE = 1 (interrupts on in U-mode), FS = Off: the
+        // kernel does not switch floating-point registers, so a user
+        // floating-point instruction traps (illegal instruction) and kills
+        // only its own process instead of corrupting another's registers.
+        c.sstatus = 1 << 5;
         c
     }
     pub fn a(&self, i: usize) -> usize {

@@ -11,7 +11,7 @@ async fn main() -> i32 {
     assert_eq!(syscall::pipe(), Ok((5, 6)));
     let sibling = syscall::spawn("busy_child", 12).unwrap();
     assert_eq!(syscall::write(4, &[0]), Ok(1));
-    for mode in ["fault_store_view", "fault_null", "fault_illegal"] {
+    for mode in ["fault_store_view", "fault_null", "fault_illegal", "fault_float"] {
         let pid = syscall::spawn(mode, 12).unwrap();
         let (p, code) = syscall::waitpid(Some(pid)).unwrap();
         println!("{mode} (pid {p}) exited with {code}");
