@@ -103,7 +103,10 @@ impl Platform for UserPlatform {
         }
     }
     fn should_yield(&self, local: Option<Priority>) -> bool {
-        match (global_highest(), local) {
+        uintr::drain_if_pending();
+        // Draining may have made a more urgent coroutine ready.
+        let _ = local;
+        match (global_highest(), executor().highest_ready()) {
             (Some(g), Some(l)) => g.is_higher_than(l),
             (Some(_), None) => true,
             _ => false,

@@ -38,14 +38,32 @@ fn resync(exec: &cops_core::Executor<crate::UserPlatform>) {
     }
 }
 
-extern "C" fn handler(page_addr: usize, _cause: usize) -> ! {
-    // SAFETY: the kernel passes the page address we registered.
-    let page = unsafe { PageSized::from_zeroed(page_addr as *mut u8) };
+fn drain(page: &PageSized) {
     let report = page.handle(&ExecutorSink::new(executor(), resync));
     STATS.woken.fetch_add(report.woken as u64, core::sync::atomic::Ordering::Relaxed);
     STATS.rejected.fetch_add(report.rejected as u64, core::sync::atomic::Ordering::Relaxed);
+}
+
+extern "C" fn handler(page_addr: usize, _cause: usize) -> ! {
+    // SAFETY: the kernel passes the page address we registered.
+    drain(unsafe { PageSized::from_zeroed(page_addr as *mut u8) });
     syscall::raw(nr::UINTR_RETURN, 0, 0, 0);
     unreachable!("uintr_return returned")
+}
+
+/// Between two polls (no lock held): drain pending records here rather than
+/// wait for an upcall, which only comes on a return from a system call. A
+/// thread busy polling ready coroutines would otherwise never hear that an
+/// async call of a more urgent coroutine completed. Taking `enabled` (as an
+/// upcall does) keeps this and an upcall on another thread from draining at
+/// the same time.
+pub fn drain_if_pending() {
+    let page = page();
+    if page.is_pending() && page.enter_handler() {
+        drain(page);
+        page.enable();
+        STATS.inline.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What the handler did, for tests and benchmarks.
@@ -54,10 +72,13 @@ pub struct Stats {
     pub woken: core::sync::atomic::AtomicU64,
     /// Wakes rejected: stale ids (cancelled or finished coroutines).
     pub rejected: core::sync::atomic::AtomicU64,
+    /// Drains done between polls rather than in an upcall.
+    pub inline: core::sync::atomic::AtomicU64,
 }
 
 /// The handler's counters.
 pub static STATS: Stats = Stats {
     woken: core::sync::atomic::AtomicU64::new(0),
     rejected: core::sync::atomic::AtomicU64::new(0),
+    inline: core::sync::atomic::AtomicU64::new(0),
 };

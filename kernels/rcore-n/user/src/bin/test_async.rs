@@ -6,9 +6,7 @@
 #![no_main]
 extern crate alloc;
 use alloc::vec::Vec;
-use core::future::IntoFuture;
-use core::pin::pin;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use core::task::Poll;
 use rcore_n_user::*;
 
@@ -45,35 +43,46 @@ async fn main() -> i32 {
     assert_eq!(syscall::waitpid(Some(writer)), Ok((writer, 0)));
     println!("{READERS} concurrent async reads each got their 8 bytes");
 
-    // 2. A coroutine that finishes before its wake arrives: the wake is
-    // rejected by the executor (finished/stale id), never misdelivered.
+    // 2. Wakes for finished coroutines are rejected by id, never delivered
+    // to the slot's next occupant. We post them into our own page, exactly
+    // as the kernel does when a completion races with the coroutine's end.
+    static POLLS: AtomicU64 = AtomicU64::new(0);
     let rejected_before = uintr::STATS.rejected.load(Relaxed);
-    spawn(
-        async {
-            let mut call = pin!(call::sleep(2_000_000).into_future());
-            // Poll by hand, without waiting for the wake: we see the result
-            // in the slot and finish first.
-            loop {
-                let polled = core::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-                if let Poll::Ready(r) = polled {
-                    assert_eq!(r, Ok(0));
-                    break;
-                }
-                yield_now().await;
-            }
-        },
-        20,
-    )
-    .unwrap()
-    .await
-    .unwrap();
-    // A system call returns through the upcall path: the late wake arrives.
-    for _ in 0..3 {
-        call::sleep(1_000_000).await.unwrap();
+    let mut stale = Vec::new();
+    for _ in 0..8 {
+        let h = spawn(async {}, 20).unwrap();
+        stale.push(h.id());
+        h.await.unwrap();
     }
+    // New occupants of those slots, blocked forever, counting their polls.
+    let occupants: Vec<_> = (0..8)
+        .map(|_| {
+            spawn(
+                core::future::poll_fn(|_| {
+                    POLLS.fetch_add(1, Relaxed);
+                    Poll::<()>::Pending
+                }),
+                20,
+            )
+            .unwrap()
+        })
+        .collect();
+    yield_now().await;
+    let polls = POLLS.load(Relaxed);
+    // SAFETY: the kernel maps our user-interrupt page here.
+    let page = unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
+    for id in &stale {
+        page.post(cops_uintr::Record::wake(id.to_raw())).unwrap();
+    }
+    call::sleep(1_000_000).await.unwrap(); // the records are drained by now
+    yield_now().await;
     let rejected = uintr::STATS.rejected.load(Relaxed) - rejected_before;
-    println!("late wakes rejected: {rejected}");
-    assert!(rejected >= 1, "the late wake for a finished coroutine was not rejected");
+    println!("stale wakes rejected: {rejected}; occupants polled {} more times", POLLS.load(Relaxed) - polls);
+    assert_eq!(rejected, 8, "a stale wake was not rejected");
+    assert_eq!(POLLS.load(Relaxed), polls, "a stale wake reached a new occupant");
+    for o in occupants {
+        o.cancel().unwrap();
+    }
 
     // 3. Flood: more completions at once than the queue holds.
     let mut sleepers = Vec::new();
@@ -88,6 +97,40 @@ async fn main() -> i32 {
         let page = unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
         page.failed_posts()
     });
+    // 4. A busy executor (coroutines yielding to each other, no system
+    // calls) still hears completions: an urgent coroutine's async sleep
+    // ends while two low-priority coroutines spin.
+    static DONE_AT: AtomicU64 = AtomicU64::new(0);
+    let spin_until = syscall::ticks() + 20_000_000; // 2 s of rdtime
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            spawn(
+                async move {
+                    while DONE_AT.load(Relaxed) == 0 && syscall::ticks() < spin_until {
+                        yield_now().await;
+                    }
+                },
+                50,
+            )
+            .unwrap()
+        })
+        .collect();
+    let t0 = syscall::ticks();
+    let urgent = spawn(
+        async {
+            call::sleep(2_000_000).await.unwrap();
+            DONE_AT.store(syscall::ticks(), Relaxed);
+        },
+        1,
+    )
+    .unwrap();
+    for s in spinners {
+        s.await.unwrap();
+    }
+    urgent.await.unwrap();
+    let waited_us = (DONE_AT.load(Relaxed) - t0) / 10;
+    println!("urgent async sleep(2 ms) done after {waited_us} us while others spun");
+    assert!(DONE_AT.load(Relaxed) < spin_until, "the completion waited for the spinners");
     println!("TEST test_async PASS");
     0
 }
