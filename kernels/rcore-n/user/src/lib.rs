@@ -47,8 +47,10 @@ pub use rcore_n_abi::Errno;
 
 /// Coroutines one process can hold at once.
 pub const MAX_COROUTINES: usize = 512;
-/// Priority of the main coroutine.
-pub const MAIN_PRIORITY: u8 = 16;
+/// Priority of the main coroutine: the most urgent level, so a process
+/// whose main coroutine is ready runs at its cap (the kernel clamps); main
+/// can lower itself with `set_priority(current_id().unwrap(), level)`.
+pub const MAIN_PRIORITY: u8 = 0;
 const HEAP_SIZE: usize = 1 << 20;
 
 #[global_allocator]

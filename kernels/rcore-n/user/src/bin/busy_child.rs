@@ -1,5 +1,5 @@
 //! CPU-bound child: waits for a byte on fd 3, does a fixed amount of work,
-//! then writes its pid to fd 6. Runs at its process cap (main at level 0).
+//! then writes its pid to fd 6. Runs at its process cap (main is at level 0).
 #![no_std]
 #![no_main]
 use rcore_n_user::*;
@@ -7,7 +7,6 @@ use rcore_n_user::*;
 entry!(main);
 
 async fn main() -> i32 {
-    set_priority(current_id().unwrap(), 0).unwrap();
     let mut go = [0u8; 1];
     assert_eq!(syscall::read(3, &mut go), Ok(1));
     let mut x = 0u64;
