@@ -32,7 +32,6 @@ async fn main() -> i32 {
             .unwrap(),
         );
     }
-    yield_now().await; // let every reader issue its call
     let writer = syscall::spawn("async_writer", 12).unwrap();
     let mut seen = [false; READERS];
     for r in readers {
@@ -67,8 +66,13 @@ async fn main() -> i32 {
             .unwrap()
         })
         .collect();
+    // Step below them so each occupant is polled once before we go on.
+    let me = current_id().unwrap();
+    set_priority(me, 30).unwrap();
     yield_now().await;
+    set_priority(me, MAIN_PRIORITY).unwrap();
     let polls = POLLS.load(Relaxed);
+    assert_eq!(polls, 8, "each occupant polled once");
     // SAFETY: the kernel maps our user-interrupt page here.
     let page = unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
     for id in &stale {
