@@ -15,23 +15,20 @@ global_asm!(
     .globl _start
 _start:
     # a0 = hartid, a1 = DTB (from OpenSBI); the boot hart may be any hart.
-    la      sp, {stacks}
-    li      t0, {size}
-    addi    t1, a0, 1
-    mul     t0, t0, t1
-    add     sp, sp, t0
-    mv      tp, a0
-    call    {rust_main}
+    la      t2, {rust_main}
+    j       1f
 
     .globl _secondary_start
 _secondary_start:
+    la      t2, {secondary_main}
+1:  # Every hart: its own boot stack, tp = hartid.
     la      sp, {stacks}
     li      t0, {size}
     addi    t1, a0, 1
     mul     t0, t0, t1
     add     sp, sp, t0
     mv      tp, a0
-    call    {secondary_main}
+    jr      t2
     ",
     stacks = sym BOOT_STACKS,
     size = const STACK_SIZE,

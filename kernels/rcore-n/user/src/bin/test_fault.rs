@@ -11,11 +11,17 @@ async fn main() -> i32 {
     assert_eq!(syscall::pipe(), Ok((5, 6)));
     let sibling = syscall::spawn("busy_child", 12).unwrap();
     assert_eq!(syscall::write(4, &[0]), Ok(1));
-    for mode in ["fault_store_view", "fault_null", "fault_illegal", "fault_float"] {
-        let pid = syscall::spawn(mode, 12).unwrap();
+    // fault_child reads how to fault from the pipe (7, 8).
+    assert_eq!(syscall::pipe(), Ok((7, 8)));
+    for (mode, what) in ["store to the read-only view", "load from NULL", "illegal instruction", "floating point"]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(syscall::write(8, &[mode as u8]), Ok(1));
+        let pid = syscall::spawn("fault_child", 12).unwrap();
         let (p, code) = syscall::waitpid(Some(pid)).unwrap();
-        println!("{mode} (pid {p}) exited with {code}");
-        assert_eq!((p, code), (pid, -11), "{mode} was not killed");
+        println!("{what}: pid {p} exited with {code}");
+        assert_eq!((p, code), (pid, -11), "{what}: not killed");
     }
     let mut buf = [0u8; 8];
     assert_eq!(syscall::read(5, &mut buf), Ok(8));
