@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 shim="$here/axtask-host/axsched-cops"
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 # Make sure the registry copy exists (it does after building axtask-host).
-(cd "$here/axtask-host" && cargo fetch -q)
+(cd "$here/axtask-host" && ${CARGO:-cargo} fetch -q)
 src=$(ls -d "$cargo_home"/registry/src/*/axtask-0.3.0-preview.3 2>/dev/null | head -n 1)
 [ -n "$src" ] || { echo "axtask-0.3.0-preview.3 not in $cargo_home/registry/src" >&2; exit 1; }
 work=${AXTASK_UPSTREAM_DIR:-$here/target/axtask-upstream}
@@ -28,6 +28,7 @@ cd "$work/axtask"
 rm -f Cargo.toml.orig
 chmod -R u+w .
 printf '\n[workspace]\n\n[patch.crates-io]\naxsched = { path = "%s" }\n' "$shim" >> Cargo.toml
-cargo update -q --offline -p axsched@0.3.1 2>/dev/null || cargo update -q -p axsched@0.3.1
+cargo=${CARGO:-cargo}
+"$cargo" update -q --offline -p axsched@0.3.1 2>/dev/null || "$cargo" update -q -p axsched@0.3.1
 grep -A1 '^name = "axsched"' Cargo.lock | grep -q '0.3.100' || { echo "patch did not take" >&2; exit 1; }
-RUSTC_BOOTSTRAP=1 exec cargo test --features multitask,test "$@"
+RUSTC_BOOTSTRAP=1 exec "$cargo" test --features multitask,test "$@"
