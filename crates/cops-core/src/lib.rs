@@ -100,6 +100,6 @@ pub use platform::{NoPlatform, Platform, Worker};
 pub use raw::CoroutineState;
 pub use spawn::CoroutineStorage;
 #[cfg(feature = "alloc")]
-pub use spawn::{Cancelled, JoinHandle};
+pub use spawn::{Cancelled, JoinHandle, RawSpawner, spawn_boxed};
 #[cfg(feature = "std")]
 pub use std_platform::StdPlatform;

@@ -105,7 +105,7 @@ impl<P: Platform> Executor<P> {
 }
 
 #[cfg(feature = "alloc")]
-pub use boxed::{Cancelled, JoinHandle};
+pub use boxed::{Cancelled, JoinHandle, RawSpawner, spawn_boxed};
 
 #[cfg(feature = "alloc")]
 mod boxed {
@@ -184,7 +184,7 @@ mod boxed {
     pub struct JoinHandle<T> {
         id: CoroutineId,
         state: Arc<JoinState<T>>,
-        executor: &'static dyn CancelById,
+        executor: &'static dyn RawSpawner,
     }
 
     impl<T> JoinHandle<T> {
@@ -230,6 +230,57 @@ mod boxed {
         }
     }
 
+    /// Anything that can take a type-erased coroutine and cancel by id: the
+    /// executor itself, or a binding that reaches an executor through the
+    /// vDSO table. Boxed spawning with a [`JoinHandle`] is written once, on
+    /// top of this.
+    pub trait RawSpawner: Sync {
+        /// As [`Executor::spawn_raw`].
+        fn spawn_raw_coroutine(
+            &'static self,
+            coroutine: RawCoroutine,
+            priority: Priority,
+            kind: CoroutineKind,
+        ) -> Result<CoroutineId, (Error, RawCoroutine)>;
+        /// As [`Executor::cancel`].
+        fn cancel_id(&self, id: CoroutineId) -> Result<(), Error>;
+    }
+
+    /// Box `future`, spawn it on `spawner`, and return its [`JoinHandle`].
+    pub fn spawn_boxed<F, S>(
+        spawner: &'static S,
+        future: F,
+        priority: Priority,
+        kind: CoroutineKind,
+    ) -> Result<JoinHandle<F::Output>, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+        S: RawSpawner,
+    {
+        let state = Arc::new(JoinState(spin::Mutex::new(Slot::Running(None))));
+        let boxed = Box::new(Boxed {
+            future,
+            join: state.clone(),
+            done: false,
+        });
+        let data = Box::into_raw(boxed) as *mut ();
+        // SAFETY: `data` is a leaked box reclaimed by `Boxed::drop`; `F: Send`.
+        let raw = unsafe { RawCoroutine::new(data, &Boxed::<F>::VTABLE) };
+        match spawner.spawn_raw_coroutine(raw, priority, kind) {
+            Ok(id) => Ok(JoinHandle {
+                id,
+                state,
+                executor: spawner,
+            }),
+            Err((e, raw)) => {
+                // SAFETY: never published; reclaim the box.
+                unsafe { (raw.vtable.drop)(raw.data) };
+                Err(e)
+            }
+        }
+    }
+
     impl<P: Platform> Executor<P> {
         /// Spawn `future` at `priority`; its output arrives through the
         /// returned [`JoinHandle`].
@@ -242,7 +293,7 @@ mod boxed {
             F: Future + Send + 'static,
             F::Output: Send + 'static,
         {
-            self.spawn_kind(future, priority, CoroutineKind::Normal)
+            spawn_boxed(self, future, priority, CoroutineKind::Normal)
         }
 
         /// [`Executor::spawn`] with an explicit [`CoroutineKind`].
@@ -256,36 +307,19 @@ mod boxed {
             F: Future + Send + 'static,
             F::Output: Send + 'static,
         {
-            let state = Arc::new(JoinState(spin::Mutex::new(Slot::Running(None))));
-            let boxed = Box::new(Boxed {
-                future,
-                join: state.clone(),
-                done: false,
-            });
-            let data = Box::into_raw(boxed) as *mut ();
-            // SAFETY: `data` is a leaked box reclaimed by `Boxed::drop`; `F: Send`.
-            let raw = unsafe { RawCoroutine::new(data, &Boxed::<F>::VTABLE) };
-            match self.spawn_raw(raw, priority, kind) {
-                Ok(id) => Ok(JoinHandle {
-                    id,
-                    state,
-                    executor: self,
-                }),
-                Err((e, raw)) => {
-                    // SAFETY: never published; reclaim the box.
-                    unsafe { (raw.vtable.drop)(raw.data) };
-                    Err(e)
-                }
-            }
+            spawn_boxed(self, future, priority, kind)
         }
     }
 
-    /// Object-safe cancel, so `JoinHandle<T>` needs no platform parameter.
-    trait CancelById: Sync {
-        fn cancel_id(&self, id: CoroutineId) -> Result<(), Error>;
-    }
-
-    impl<P: Platform> CancelById for Executor<P> {
+    impl<P: Platform> RawSpawner for Executor<P> {
+        fn spawn_raw_coroutine(
+            &'static self,
+            coroutine: RawCoroutine,
+            priority: Priority,
+            kind: CoroutineKind,
+        ) -> Result<CoroutineId, (Error, RawCoroutine)> {
+            self.spawn_raw(coroutine, priority, kind)
+        }
         fn cancel_id(&self, id: CoroutineId) -> Result<(), Error> {
             self.cancel(id)
         }

@@ -32,6 +32,14 @@ impl RawCoroutine {
     }
 }
 
+impl RawCoroutine {
+    /// The state pointer and vtable (to hand the coroutine across an ABI;
+    /// rebuild it with [`RawCoroutine::new`]).
+    pub fn into_parts(self) -> (*mut (), &'static CoroutineVTable) {
+        (self.data, self.vtable)
+    }
+}
+
 // SAFETY: `RawCoroutine::new`'s contract makes the state `Send`.
 unsafe impl Send for RawCoroutine {}
 

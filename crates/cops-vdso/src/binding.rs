@@ -1,0 +1,211 @@
+//! The binding side: check a table, then reach the executor it manages
+//! through the same safe API as a statically linked `cops_core::Executor`.
+
+use core::ffi::c_void;
+
+use cops_core::raw::RawCoroutine;
+use cops_core::{
+    CoroutineId, CoroutineKind, CoroutineState, Error, JoinHandle, Outcome, Polled, Priority, RawSpawner, RunExit,
+};
+
+use crate::abi::{AbiError, PolledRepr, State, VdsoPlatform, VdsoTable};
+
+/// A checked table.
+#[derive(Clone, Copy)]
+pub struct Vdso(&'static VdsoTable);
+
+impl Vdso {
+    /// Call a loaded image's entry point and check the table it returns.
+    ///
+    /// # Safety
+    /// `entry` is the entry point of an image loaded (and relocated) at the
+    /// address it runs from, and stays mapped for the rest of the program.
+    pub unsafe fn from_entry(entry: usize) -> Result<Self, AbiError> {
+        // SAFETY: per the contract, `entry` is `extern "C" fn() -> *const VdsoTable`.
+        let get: extern "C" fn() -> *const VdsoTable = unsafe { core::mem::transmute(entry) };
+        // SAFETY: the image's table lives in its (mapped) read-only data.
+        Self::from_table(unsafe { &*get() })
+    }
+
+    /// Check a table.
+    pub fn from_table(table: &'static VdsoTable) -> Result<Self, AbiError> {
+        table.check()?;
+        Ok(Self(table))
+    }
+
+    /// The table.
+    pub fn table(&self) -> &'static VdsoTable {
+        self.0
+    }
+}
+
+/// An executor reached through a vDSO table; its state lives in a data
+/// area the caller gave it.
+pub struct VdsoExecutor {
+    table: &'static VdsoTable,
+    state: *const State,
+}
+
+// SAFETY: the executor behind the table is built for concurrent use from
+// many CPUs (it is `cops_core::Executor`); this is a pointer to it.
+unsafe impl Send for VdsoExecutor {}
+// SAFETY: as above.
+unsafe impl Sync for VdsoExecutor {}
+
+fn result(code: i32) -> Result<(), Error> {
+    if code == 0 { Ok(()) } else { Err(Error::from_code(code).unwrap_or(Error::BadId)) }
+}
+
+impl VdsoExecutor {
+    /// Build an executor in `area` (as many coroutine slots as fit).
+    ///
+    /// # Safety
+    /// `area` is used by nothing else for the rest of the program, and is
+    /// aligned to the table's `state_align`.
+    pub unsafe fn new(vdso: Vdso, area: &'static mut [u8], platform: &'static VdsoPlatform) -> Result<Self, Error> {
+        let table = vdso.table();
+        // SAFETY: per the contract; the image writes only inside `area`.
+        let state = unsafe { (table.init)(area.as_mut_ptr(), area.len(), platform) };
+        if state.is_null() { Err(Error::NoSlot) } else { Ok(Self { table, state }) }
+    }
+
+    /// Spawn `future` at `priority`, as `Executor::spawn`.
+    pub fn spawn<F>(&'static self, future: F, priority: Priority) -> Result<JoinHandle<F::Output>, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        cops_core::spawn_boxed(self, future, priority, CoroutineKind::Normal)
+    }
+
+    /// As `Executor::spawn_kind`.
+    pub fn spawn_kind<F>(
+        &'static self,
+        future: F,
+        priority: Priority,
+        kind: CoroutineKind,
+    ) -> Result<JoinHandle<F::Output>, Error>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        cops_core::spawn_boxed(self, future, priority, kind)
+    }
+
+    /// As `Executor::wake`.
+    pub fn wake(&self, id: CoroutineId) -> Result<(), Error> {
+        // SAFETY: `state` came from this table's `init`.
+        result(unsafe { (self.table.wake)(self.state, id.to_raw()) })
+    }
+
+    /// As `Executor::set_priority`.
+    pub fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
+        // SAFETY: as `wake`.
+        result(unsafe { (self.table.set_priority)(self.state, id.to_raw(), priority.level()) })
+    }
+
+    /// As `Executor::cancel`.
+    pub fn cancel(&self, id: CoroutineId) -> Result<(), Error> {
+        // SAFETY: as `wake`.
+        result(unsafe { (self.table.cancel)(self.state, id.to_raw()) })
+    }
+
+    /// As `Executor::priority`.
+    pub fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
+        // SAFETY: as `wake`.
+        let r = unsafe { (self.table.priority)(self.state, id.to_raw()) };
+        if r < 0 { Err(Error::from_code(r).unwrap_or(Error::BadId)) } else { Priority::new(r as u8).ok_or(Error::BadPriority) }
+    }
+
+    /// As `Executor::state`.
+    pub fn state(&self, id: CoroutineId) -> Result<CoroutineState, Error> {
+        // SAFETY: as `wake`.
+        match unsafe { (self.table.coroutine_state)(self.state, id.to_raw()) } {
+            0 => Ok(CoroutineState::Ready),
+            1 => Ok(CoroutineState::Running),
+            2 => Ok(CoroutineState::RunningSuspended),
+            3 => Ok(CoroutineState::Blocked),
+            e => Err(Error::from_code(e).unwrap_or(Error::BadId)),
+        }
+    }
+
+    /// As `Executor::current_id`.
+    pub fn current_id(&self) -> Option<CoroutineId> {
+        // SAFETY: as `wake`.
+        let raw = unsafe { (self.table.current_id)(self.state) };
+        (raw != u64::MAX).then(|| CoroutineId::from_raw(raw))
+    }
+
+    /// As `Executor::highest_ready`.
+    pub fn highest_ready(&self) -> Option<Priority> {
+        // SAFETY: as `wake`.
+        Priority::new(unsafe { (self.table.highest_ready)(self.state) })
+    }
+
+    /// As `Executor::live`.
+    pub fn live(&self) -> usize {
+        // SAFETY: as `wake`.
+        unsafe { (self.table.live)(self.state) }
+    }
+
+    /// As `Executor::poll_next`.
+    pub fn poll_next(&self) -> Option<Polled> {
+        let mut out = PolledRepr::default();
+        // SAFETY: as `wake`.
+        if !unsafe { (self.table.poll_next)(self.state, &mut out) } {
+            return None;
+        }
+        Some(Polled {
+            id: CoroutineId::from_raw(out.id),
+            priority: Priority::new(out.level)?,
+            outcome: match out.outcome {
+                0 => Outcome::Pending,
+                1 => Outcome::Completed,
+                _ => Outcome::Cancelled,
+            },
+        })
+    }
+
+    /// As `Executor::run_until_idle`.
+    pub fn run_until_idle(&self) -> usize {
+        let mut n = 0;
+        while self.poll_next().is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    /// As `Executor::run`.
+    pub fn run(&self) -> RunExit {
+        // SAFETY: as `wake`.
+        match unsafe { (self.table.run)(self.state) } {
+            0 => RunExit::AllDone,
+            _ => RunExit::Yield,
+        }
+    }
+}
+
+impl RawSpawner for VdsoExecutor {
+    fn spawn_raw_coroutine(
+        &'static self,
+        coroutine: RawCoroutine,
+        priority: Priority,
+        kind: CoroutineKind,
+    ) -> Result<CoroutineId, (Error, RawCoroutine)> {
+        let (data, vtable) = coroutine.into_parts();
+        // SAFETY: as `wake`; the parts are a valid `RawCoroutine`'s.
+        let r = unsafe {
+            (self.table.spawn)(self.state, data as *mut c_void, vtable as *const _ as *const c_void, priority.level(), kind as u8)
+        };
+        if r >= 0 {
+            Ok(CoroutineId::from_raw(r as u64))
+        } else {
+            // SAFETY: the image did not take it: rebuild it from its own parts.
+            Err((Error::from_code(r as i32).unwrap_or(Error::NoSlot), unsafe { RawCoroutine::new(data, vtable) }))
+        }
+    }
+
+    fn cancel_id(&self, id: CoroutineId) -> Result<(), Error> {
+        self.cancel(id)
+    }
+}

@@ -1,0 +1,169 @@
+//! The host build of the image, loaded for real: at two different addresses
+//! (position independence), in a forked child, and refused when its table
+//! or its segments are wrong. `cargo xtask test` builds the image and sets
+//! `COPS_VDSO_HOST_IMAGE`; by hand:
+//! `cargo xtask vdso-image && COPS_VDSO_HOST_IMAGE=target/vdso/x86_64-unknown-linux-gnu/release/cops-vdso-image cargo test -p cops-vdso`
+#![cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
+
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex};
+
+use cops_core::{Error, Priority};
+use cops_vdso::abi::{AbiError, VERSION, VdsoPlatform, VdsoTable};
+use cops_vdso::binding::{Vdso, VdsoExecutor};
+use cops_vdso::loader::{Image, LoadError};
+
+fn image_bytes() -> Vec<u8> {
+    let path = std::env::var("COPS_VDSO_HOST_IMAGE")
+        .expect("COPS_VDSO_HOST_IMAGE is not set: run `cargo xtask test` (it builds the host image first)");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read the host image {path}: {e}"))
+}
+
+/// Map `image` into fresh anonymous memory the way a kernel would: load
+/// and relocate for that address, then text read-execute, everything else
+/// read-only. Returns the base.
+fn map(image: &Image) -> usize {
+    let span = image.span();
+    // SAFETY: a fresh private anonymous mapping, ours alone.
+    let base = unsafe {
+        libc::mmap(std::ptr::null_mut(), span, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    // SAFETY: `span` writable bytes at `base`.
+    let dst = unsafe { std::slice::from_raw_parts_mut(base as *mut u8, span) };
+    image.load(dst, base as usize).unwrap();
+    for seg in image.segments() {
+        let prot = if seg.exec { libc::PROT_READ | libc::PROT_EXEC } else { libc::PROT_READ };
+        // SAFETY: a page range inside our mapping.
+        let r = unsafe { libc::mprotect((base as usize + seg.range.start) as *mut c_void, seg.range.len(), prot) };
+        assert_eq!(r, 0);
+    }
+    base as usize
+}
+
+extern "C" fn cpu0(_: *const c_void) -> usize {
+    0
+}
+extern "C" fn nothing(_: *const c_void) {}
+extern "C" fn ignore_level(_: *const c_void, _: u8) {}
+extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {
+    false
+}
+extern "C" fn no_cpus(_: *const c_void, _: usize) -> isize {
+    Error::Unsupported.code() as isize
+}
+
+static PLATFORM: VdsoPlatform = VdsoPlatform {
+    ctx: std::ptr::null(),
+    cpu_id: cpu0,
+    idle: nothing,
+    notify: nothing,
+    publish_priority: ignore_level,
+    running_priority: ignore_level,
+    should_yield: never_yield,
+    alloc_cpu: no_cpus,
+};
+
+fn executor(vdso: Vdso) -> &'static VdsoExecutor {
+    let area: &'static mut [u64] = Box::leak(vec![0u64; 64 * 1024 / 8].into_boxed_slice());
+    // SAFETY: a leaked, 8-aligned area used by nothing else.
+    let area = unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, 64 * 1024) };
+    // SAFETY: as above.
+    Box::leak(Box::new(unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap()))
+}
+
+/// Spawn three coroutines out of order, re-prioritise one, wake one by id,
+/// and check what ran and in which order.
+fn drive(exec: &'static VdsoExecutor) -> Vec<&'static str> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut ids = Vec::new();
+    for (name, level) in [("low", 40u8), ("high", 2), ("mid", 20)] {
+        let log = log.clone();
+        ids.push(exec.spawn(async move { log.lock().unwrap().push(name) }, Priority::new(level).unwrap()).unwrap().id());
+    }
+    exec.set_priority(ids[0], Priority::HIGHEST).unwrap(); // "low" now goes first
+    let blocked = exec.spawn(std::future::pending::<()>(), Priority::new(9).unwrap()).unwrap().id();
+    assert_eq!(exec.highest_ready(), Some(Priority::HIGHEST));
+    exec.run_until_idle();
+    assert_eq!(exec.live(), 1);
+    assert_eq!(exec.wake(blocked), Ok(()));
+    exec.cancel(blocked).unwrap();
+    exec.run_until_idle();
+    assert_eq!(exec.live(), 0);
+    assert_eq!(exec.wake(ids[1]), Err(Error::Stale), "finished coroutine's id is rejected");
+    let order = log.lock().unwrap().clone();
+    order
+}
+
+#[test]
+fn one_image_runs_at_two_addresses() {
+    let bytes = image_bytes();
+    let image = Image::parse(&bytes).unwrap();
+    let (a, b) = (map(&image), map(&image));
+    assert_ne!(a, b);
+    for base in [a, b] {
+        // SAFETY: loaded and relocated for `base`, mapped for good.
+        let vdso = unsafe { Vdso::from_entry(base + image.entry()) }.unwrap();
+        let table = vdso.table() as *const VdsoTable as usize;
+        assert!((base..base + image.span()).contains(&table), "the table is the image's own");
+        assert_eq!(drive(executor(vdso)), ["low", "high", "mid"]);
+    }
+}
+
+#[test]
+fn a_forked_child_runs_its_copy() {
+    let bytes = image_bytes();
+    let image = Image::parse(&bytes).unwrap();
+    let base = map(&image);
+    // SAFETY: as above.
+    let vdso = unsafe { Vdso::from_entry(base + image.entry()) }.unwrap();
+    let exec = executor(vdso);
+    // SAFETY: the child only runs the executor and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(|| drive(exec) == ["low", "high", "mid"]).unwrap_or(false);
+        // SAFETY: ends the child without running the parent's test harness.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
+    assert_eq!(drive(exec), ["low", "high", "mid"], "the parent's copy is untouched");
+}
+
+#[test]
+fn a_table_of_another_version_is_refused() {
+    let bytes = image_bytes();
+    let image = Image::parse(&bytes).unwrap();
+    let base = map(&image);
+    let get: extern "C" fn() -> *const VdsoTable =
+        // SAFETY: the entry point of a loaded image.
+        unsafe { std::mem::transmute(base + image.entry()) };
+    let table = get();
+    // Forge a copy claiming another version, as a binary built against a
+    // different ABI would see it.
+    // SAFETY: reads a table that is valid for the image's lifetime.
+    let mut forged: VdsoTable = unsafe { std::ptr::read(table) };
+    forged.version = VERSION + 1;
+    let err = Vdso::from_table(Box::leak(Box::new(forged))).err().unwrap();
+    assert_eq!(err, AbiError::Version { image: VERSION + 1, binding: VERSION });
+    assert!(err.to_string().contains("ABI version"), "{err}");
+}
+
+#[test]
+fn the_loader_refuses_writable_code() {
+    let mut bytes = image_bytes();
+    // Make the executable segment writable in the program headers.
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let phnum = u16::from_le_bytes(bytes[0x38..0x3a].try_into().unwrap()) as usize;
+    for i in 0..phnum {
+        let ph = phoff + i * 56;
+        let (kind, flags) = (u32::from_le_bytes(bytes[ph..ph + 4].try_into().unwrap()), bytes[ph + 4]);
+        if kind == 1 && flags & 1 != 0 {
+            bytes[ph + 4] |= 2; // PF_W
+        }
+    }
+    assert_eq!(Image::parse(&bytes).err(), Some(LoadError::WritableData));
+}
