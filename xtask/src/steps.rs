@@ -53,7 +53,16 @@ fn cargo_test(report: &mut Report, what: &str, cmd: &mut Command, limit_secs: u6
 /// Unit, integration and doc tests of every host crate; the criterion
 /// benches must compile (they are run by hand, see README).
 fn host_tests(report: &mut Report) {
-    cargo_test(report, "host tests (workspace)", cargo().args(["test", "--workspace", "--exclude", "xtask", "--features", "cops-core/std"]), 900);
+    let mut c = cargo();
+    c.args(["test", "--workspace", "--exclude", "xtask", "--features", "cops-core/std"]);
+    // The vDSO loader tests load the host build of the image.
+    match crate::vdso::host_image() {
+        Ok(image) => {
+            c.env("COPS_VDSO_HOST_IMAGE", image);
+        }
+        Err(e) => report.fail("vdso host image", 1, &e),
+    }
+    cargo_test(report, "host tests (workspace)", &mut c, 900);
     report.check("benches compile (cargo check --benches)", tools::run(cargo().args(["check", "-p", "cops", "--benches"])));
 }
 
@@ -96,6 +105,7 @@ fn miri(report: &mut Report) {
         return;
     }
     for krate in ["cops-core", "cops-uintr"] {
+        // (cops-vdso's tests map and run machine code: not for Miri.)
         // Through rustup's `cargo` proxy (not this xtask's stable cargo), so
         // `+nightly` selects the toolchain that has Miri.
         let mut c = Command::new("cargo");
