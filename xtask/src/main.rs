@@ -25,6 +25,16 @@ fn main() -> ExitCode {
             steps::all_tests(&mut report, &args[1..]);
             report.finish()
         }
+        Some("vdso-image") => match vdso::host_image().and_then(|h| Ok((h, vdso::build_image(tools::RISCV_TARGET)?))) {
+            Ok((host, riscv)) => {
+                println!("host image: {}\nriscv64 image: {}", host.display(), riscv.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xtask vdso-image: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("qemu") => match steps::qemu_demo(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -33,7 +43,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask test [--quick] | cargo xtask qemu");
+            eprintln!("usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask vdso-image");
             ExitCode::from(2)
         }
     }

@@ -75,6 +75,47 @@ impl<F: Future<Output = ()> + Send + 'static> CoroutineStorage<F> {
     }
 }
 
+/// What generic code needs of an executor: take a type-erased coroutine,
+/// and wake, re-prioritise or cancel by id. Implemented by [`Executor`] and
+/// by bindings that reach an executor through the vDSO table, so boxed
+/// spawning ([`spawn_boxed`]), the switching coroutine and user-interrupt
+/// sinks are written once for both.
+pub trait ExecutorOps: Sync {
+    /// As [`Executor::spawn_raw`].
+    fn spawn_raw(
+        &'static self,
+        coroutine: RawCoroutine,
+        priority: Priority,
+        kind: CoroutineKind,
+    ) -> Result<CoroutineId, (Error, RawCoroutine)>;
+    /// As [`Executor::wake`].
+    fn wake(&self, id: CoroutineId) -> Result<(), Error>;
+    /// As [`Executor::set_priority`].
+    fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error>;
+    /// As [`Executor::cancel`].
+    fn cancel(&self, id: CoroutineId) -> Result<(), Error>;
+}
+
+impl<P: Platform> ExecutorOps for Executor<P> {
+    fn spawn_raw(
+        &'static self,
+        coroutine: RawCoroutine,
+        priority: Priority,
+        kind: CoroutineKind,
+    ) -> Result<CoroutineId, (Error, RawCoroutine)> {
+        Executor::spawn_raw(self, coroutine, priority, kind)
+    }
+    fn wake(&self, id: CoroutineId) -> Result<(), Error> {
+        Executor::wake(self, id)
+    }
+    fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
+        Executor::set_priority(self, id, priority)
+    }
+    fn cancel(&self, id: CoroutineId) -> Result<(), Error> {
+        Executor::cancel(self, id)
+    }
+}
+
 impl<P: Platform> Executor<P> {
     /// Spawn `future` into `storage` without allocating. Fails with
     /// [`Error::NoSlot`] if `storage` still holds a live coroutine.
@@ -105,7 +146,7 @@ impl<P: Platform> Executor<P> {
 }
 
 #[cfg(feature = "alloc")]
-pub use boxed::{Cancelled, JoinHandle, RawSpawner, spawn_boxed};
+pub use boxed::{Cancelled, JoinHandle, spawn_boxed};
 
 #[cfg(feature = "alloc")]
 mod boxed {
@@ -184,7 +225,7 @@ mod boxed {
     pub struct JoinHandle<T> {
         id: CoroutineId,
         state: Arc<JoinState<T>>,
-        executor: &'static dyn RawSpawner,
+        executor: &'static dyn ExecutorOps,
     }
 
     impl<T> JoinHandle<T> {
@@ -194,7 +235,7 @@ mod boxed {
         }
         /// Ask for the coroutine to be cancelled (see [`Executor::cancel`]).
         pub fn cancel(&self) -> Result<(), Error> {
-            self.executor.cancel_id(self.id)
+            self.executor.cancel(self.id)
         }
         /// Whether the coroutine has finished (completed or cancelled).
         pub fn is_finished(&self) -> bool {
@@ -230,22 +271,6 @@ mod boxed {
         }
     }
 
-    /// Anything that can take a type-erased coroutine and cancel by id: the
-    /// executor itself, or a binding that reaches an executor through the
-    /// vDSO table. Boxed spawning with a [`JoinHandle`] is written once, on
-    /// top of this.
-    pub trait RawSpawner: Sync {
-        /// As [`Executor::spawn_raw`].
-        fn spawn_raw_coroutine(
-            &'static self,
-            coroutine: RawCoroutine,
-            priority: Priority,
-            kind: CoroutineKind,
-        ) -> Result<CoroutineId, (Error, RawCoroutine)>;
-        /// As [`Executor::cancel`].
-        fn cancel_id(&self, id: CoroutineId) -> Result<(), Error>;
-    }
-
     /// Box `future`, spawn it on `spawner`, and return its [`JoinHandle`].
     pub fn spawn_boxed<F, S>(
         spawner: &'static S,
@@ -256,7 +281,7 @@ mod boxed {
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
-        S: RawSpawner,
+        S: ExecutorOps,
     {
         let state = Arc::new(JoinState(spin::Mutex::new(Slot::Running(None))));
         let boxed = Box::new(Boxed {
@@ -267,7 +292,7 @@ mod boxed {
         let data = Box::into_raw(boxed) as *mut ();
         // SAFETY: `data` is a leaked box reclaimed by `Boxed::drop`; `F: Send`.
         let raw = unsafe { RawCoroutine::new(data, &Boxed::<F>::VTABLE) };
-        match spawner.spawn_raw_coroutine(raw, priority, kind) {
+        match spawner.spawn_raw(raw, priority, kind) {
             Ok(id) => Ok(JoinHandle {
                 id,
                 state,
@@ -308,20 +333,6 @@ mod boxed {
             F::Output: Send + 'static,
         {
             spawn_boxed(self, future, priority, kind)
-        }
-    }
-
-    impl<P: Platform> RawSpawner for Executor<P> {
-        fn spawn_raw_coroutine(
-            &'static self,
-            coroutine: RawCoroutine,
-            priority: Priority,
-            kind: CoroutineKind,
-        ) -> Result<CoroutineId, (Error, RawCoroutine)> {
-            self.spawn_raw(coroutine, priority, kind)
-        }
-        fn cancel_id(&self, id: CoroutineId) -> Result<(), Error> {
-            self.cancel(id)
         }
     }
 }

@@ -19,7 +19,7 @@ use core::{
 use crate::loom::{AtomicU64, Ordering::*};
 use crate::raw::MAX_CPUS;
 use crate::view::{GlobalPriorityView, SpaceId};
-use crate::{CoroutineId, Executor, Platform, Priority};
+use crate::{CoroutineId, ExecutorOps, Priority};
 #[cfg(feature = "alloc")]
 use crate::{CoroutineKind, Error};
 
@@ -53,15 +53,16 @@ impl Switching {
 
     /// Spawn `n` switching coroutines (at most one per CPU) on `exec`.
     #[cfg(feature = "alloc")]
-    pub fn spawn<P: Platform, S: SpaceSwitcher>(
+    pub fn spawn<E: ExecutorOps, S: SpaceSwitcher>(
         &'static self,
-        exec: &'static Executor<P>,
+        exec: &'static E,
         switcher: &'static S,
         n: usize,
     ) -> Result<(), Error> {
         for slot in self.ids.iter().take(n) {
             let prio = self.view.highest().unwrap_or(Priority::LOWEST);
-            let h = exec.spawn_kind(
+            let h = crate::spawn_boxed(
+                exec,
                 SwitchLoop {
                     view: self.view,
                     switcher,
@@ -78,7 +79,7 @@ impl Switching {
     /// Call after [`GlobalPriorityView::update`] reported a new highest
     /// priority: the switching coroutines move to it (O(1) each) and are
     /// woken if they were waiting for work.
-    pub fn follow<P: Platform>(&self, exec: &Executor<P>, highest: Option<Priority>) {
+    pub fn follow<E: ExecutorOps + ?Sized>(&self, exec: &E, highest: Option<Priority>) {
         for slot in &self.ids {
             let raw = slot.load(Acquire);
             if raw == u64::MAX {

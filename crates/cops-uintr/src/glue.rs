@@ -8,22 +8,23 @@
 //! `Err(Error::Stale)` / `Err(Error::Finished)` and are counted as rejected
 //! by the handler: never delivered to another coroutine.
 
-use cops_core::{CoroutineId, Error, Executor, Platform};
+use cops_core::{CoroutineId, Error, ExecutorOps};
 
 use crate::handler::WakeById;
 
-/// A [`WakeById`] sink for one executor. `on_resync` runs when records were
+/// A [`WakeById`] sink for one executor (statically linked, or reached
+/// through the vDSO: anything implementing [`ExecutorOps`]). `on_resync` runs when records were
 /// refused because the queue was full: it must wake every coroutine that may
 /// be waiting for one (e.g. all coroutines with an async call in flight).
-pub struct ExecutorSink<'a, P: Platform, R: Fn(&Executor<P>) = fn(&Executor<P>)> {
-    executor: &'a Executor<P>,
+pub struct ExecutorSink<'a, E: ExecutorOps + ?Sized, R: Fn(&E) = fn(&E)> {
+    executor: &'a E,
     on_resync: R,
 }
 
-impl<'a, P: Platform, R: Fn(&Executor<P>)> ExecutorSink<'a, P, R> {
+impl<'a, E: ExecutorOps + ?Sized, R: Fn(&E)> ExecutorSink<'a, E, R> {
     /// Deliver wakes to `executor`; call `on_resync(executor)` after an
     /// overflow.
-    pub fn new(executor: &'a Executor<P>, on_resync: R) -> Self {
+    pub fn new(executor: &'a E, on_resync: R) -> Self {
         Self {
             executor,
             on_resync,
@@ -31,12 +32,12 @@ impl<'a, P: Platform, R: Fn(&Executor<P>)> ExecutorSink<'a, P, R> {
     }
 
     /// The executor this sink wakes.
-    pub fn executor(&self) -> &'a Executor<P> {
+    pub fn executor(&self) -> &'a E {
         self.executor
     }
 }
 
-impl<P: Platform, R: Fn(&Executor<P>)> WakeById for ExecutorSink<'_, P, R> {
+impl<E: ExecutorOps + ?Sized, R: Fn(&E)> WakeById for ExecutorSink<'_, E, R> {
     type Error = Error;
 
     fn wake(&self, id: u64) -> Result<(), Error> {

@@ -5,7 +5,7 @@ use core::ffi::c_void;
 
 use cops_core::raw::RawCoroutine;
 use cops_core::{
-    CoroutineId, CoroutineKind, CoroutineState, Error, JoinHandle, Outcome, Polled, Priority, RawSpawner, RunExit,
+    CoroutineId, CoroutineKind, CoroutineState, Error, JoinHandle, ExecutorOps, Outcome, Polled, Priority, RunExit,
 };
 
 use crate::abi::{AbiError, PolledRepr, State, VdsoPlatform, VdsoTable};
@@ -185,8 +185,8 @@ impl VdsoExecutor {
     }
 }
 
-impl RawSpawner for VdsoExecutor {
-    fn spawn_raw_coroutine(
+impl ExecutorOps for VdsoExecutor {
+    fn spawn_raw(
         &'static self,
         coroutine: RawCoroutine,
         priority: Priority,
@@ -204,8 +204,13 @@ impl RawSpawner for VdsoExecutor {
             Err((Error::from_code(r as i32).unwrap_or(Error::NoSlot), unsafe { RawCoroutine::new(data, vtable) }))
         }
     }
-
-    fn cancel_id(&self, id: CoroutineId) -> Result<(), Error> {
-        self.cancel(id)
+    fn wake(&self, id: CoroutineId) -> Result<(), Error> {
+        VdsoExecutor::wake(self, id)
+    }
+    fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
+        VdsoExecutor::set_priority(self, id, priority)
+    }
+    fn cancel(&self, id: CoroutineId) -> Result<(), Error> {
+        VdsoExecutor::cancel(self, id)
     }
 }
