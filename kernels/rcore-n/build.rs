@@ -32,6 +32,14 @@ fn main() {
         }
     }
     apps.push_str("];\n");
+    // The scheduler image every address space shares (built by `cargo xtask`).
+    println!("cargo:rerun-if-env-changed=COPS_VDSO_IMAGE");
+    let vdso = env::var("COPS_VDSO_IMAGE")
+        .expect("set COPS_VDSO_IMAGE to the RISC-V cops-vdso image (`cargo xtask qemu` builds it)");
+    println!("cargo:rerun-if-changed={vdso}");
+    apps.push_str(&format!(
+        "/// The cops vDSO image (position-independent ELF).\npub static VDSO_IMAGE: &[u8] = {{ static A: &Aligned<[u8]> = &Aligned(*include_bytes!({vdso:?})); &A.0 }};\n"
+    ));
     fs::write(PathBuf::from(env::var("OUT_DIR").unwrap()).join("apps.rs"), apps).unwrap();
 }
 

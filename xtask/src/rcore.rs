@@ -28,11 +28,13 @@ pub fn build(features: &[&str]) -> Result<PathBuf, String> {
     user.args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n-user", "--bins"])
         .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-user"]);
     tools::run(&mut user)?;
+    let vdso = crate::vdso::build_image(RISCV_TARGET)?;
     let mut kernel = cargo();
     kernel
         .args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n"])
         .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n"])
-        .env("COPS_USER_DIR", user_dir());
+        .env("COPS_USER_DIR", user_dir())
+        .env("COPS_VDSO_IMAGE", &vdso);
     if !features.is_empty() {
         kernel.args(["--features", &features.join(",")]);
     }
@@ -99,7 +101,8 @@ pub fn test(report: &mut Report) {
     let mut fpga = cargo();
     fpga.args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n", "--features", "board-fpga"])
         .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n-fpga"])
-        .env("COPS_USER_DIR", user_dir());
+        .env("COPS_USER_DIR", user_dir())
+        .env("COPS_VDSO_IMAGE", crate::vdso::build_image(RISCV_TARGET).unwrap_or_default());
     report.check("rcore-n board-fpga build (untested on hardware)", tools::run(&mut fpga));
 
     for name in guest_tests() {

@@ -128,6 +128,9 @@ pub mod layout {
     pub const GLOBAL_VIEW: usize = 0x3f_0000_0000;
     /// This process's COPS page (read-write, private): see [`super::CopsPage`].
     pub const COPS_PAGE: usize = 0x3e_ffff_f000;
+    /// Where the cops vDSO (the scheduler image) is mapped, read-execute
+    /// and read-only, in every process.
+    pub const VDSO_BASE: usize = 0x3f_8000_0000;
     /// This process's user-interrupt page (read-write, private): a
     /// `cops_uintr::PageSized` the kernel posts wake records to.
     pub const UINTR_PAGE: usize = 0x3e_ffff_e000;
@@ -149,6 +152,9 @@ pub struct CopsPage {
     /// (0..64), or 255 when nothing is ready.
     pub highest: core::sync::atomic::AtomicU8,
     _reserved: [u8; 7],
+    /// Address of the vDSO's entry point (returns its table), written by
+    /// the kernel when it maps the image.
+    pub vdso_entry: core::sync::atomic::AtomicU64,
     /// Priority of the coroutine each thread (by tid) is polling, or 255.
     /// A thread that traps mid-poll (system call, preemption) is as urgent
     /// as the coroutine it is running.

@@ -33,7 +33,10 @@ impl Drop for PageTable {
     fn drop(&mut self) {
         let e = entries(self.root.pa());
         for (i, pte) in e.iter_mut().enumerate() {
-            let kernel = crate::board::MMIO_GIGAPAGES.iter().chain([0x8000_0000usize].iter()).any(|b| b / GIGA == i);
+            let kernel = crate::board::MMIO_GIGAPAGES
+                .iter()
+                .chain([0x8000_0000usize, super::vdso::KERNEL_BASE].iter())
+                .any(|b| b / GIGA == i);
             if !kernel {
                 *pte = 0;
             }
@@ -79,6 +82,9 @@ impl PageTable {
         let ram = 0x8000_0000usize;
         for &base in crate::board::MMIO_GIGAPAGES.iter().chain([ram].iter()) {
             e[base / GIGA] = ((base >> 12) << 10) | kernel.bits();
+        }
+        if let Some(vdso) = super::vdso::kernel_root_entry() {
+            e[super::vdso::KERNEL_BASE / GIGA] = vdso;
         }
         Some(Self { root, tables: Vec::new() })
     }

@@ -48,6 +48,9 @@ impl UserSpace {
         }
         space.map_new(layout::COPS_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
         space.cops_page().fill(rcore_n_abi::NO_PRIORITY); // nothing ready or running yet
+        super::vdso::map_user(&mut space.table).map_err(|_| Errno::NoMem)?;
+        let entry_at = core::mem::offset_of!(rcore_n_abi::CopsPage, vdso_entry);
+        space.cops_page()[entry_at..entry_at + 8].copy_from_slice(&(super::vdso::user_entry() as u64).to_le_bytes());
         // A zeroed page is an empty user-interrupt queue, delivery disabled.
         space.map_new(layout::UINTR_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
         for i in 0..view_len.div_ceil(PAGE_SIZE) {

@@ -11,9 +11,9 @@ use core::sync::atomic::{AtomicBool, Ordering::*};
 
 use cops_core::switching::Switching;
 use cops_core::view::GlobalPriorityView;
-use cops_core::{Executor, Priority};
+use cops_core::Priority;
+use cops_vdso::binding::{Vdso, VdsoExecutor};
 
-pub use platform::KernelPlatform;
 pub use process::{Process, Thread};
 pub use switcher::stats_upcall;
 
@@ -22,8 +22,9 @@ const KERNEL_COROUTINES: usize = 1024;
 /// The init process's pid.
 pub const INIT_PID: usize = 1;
 
-/// The one executor all harts run.
-pub static EXEC: spin::Once<&'static Executor<KernelPlatform>> = spin::Once::new();
+/// The one executor all harts run: the vDSO's scheduler code (the same
+/// physical copy every process runs), on the kernel's own data area.
+pub static EXEC: spin::Once<&'static VdsoExecutor> = spin::Once::new();
 
 /// The view, alone in its own pages so it can be mapped read-only into
 /// every process without exposing anything else.
@@ -43,7 +44,7 @@ pub fn tracing() -> bool {
 }
 
 /// The kernel executor.
-pub fn exec() -> &'static Executor<KernelPlatform> {
+pub fn exec() -> &'static VdsoExecutor {
     EXEC.get().expect("task::init first")
 }
 
@@ -62,7 +63,17 @@ pub fn view_changed(pid: usize, prio: Option<Priority>) {
 
 /// Boot hart: build the executor and the switching coroutines, start init.
 pub fn init(info: crate::boot::BootInfo) {
-    let exec = Executor::leak(KERNEL_COROUTINES, KernelPlatform::new());
+    // SAFETY: the kernel mapping of the image is in every root, for good.
+    let vdso = unsafe { Vdso::from_entry(crate::mm::vdso::kernel_entry()) }
+        .unwrap_or_else(|e| panic!("the kernel's vDSO binding refused the image: {e}"));
+    let t = vdso.table();
+    let len = t.state_size as usize + KERNEL_COROUTINES * t.slot_size as usize + 64;
+    let area: &'static mut [u64] = alloc::vec![0u64; len.div_ceil(8)].leak();
+    // SAFETY: a leaked, 8-aligned area used by nothing else.
+    let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
+    // SAFETY: as above.
+    let exec: &'static VdsoExecutor =
+        alloc::boxed::Box::leak(alloc::boxed::Box::new(unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }.expect("kernel executor")));
     EXEC.call_once(|| exec);
     let mut init = "demo";
     for arg in info.bootargs.split_whitespace() {

@@ -1,9 +1,11 @@
 //! How the kernel's executor meets the harts: which hart is this, park in
 //! `wfi` with permit semantics, and wake parked harts with IPIs.
 
+use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 
 use cops_core::Platform;
+use cops_vdso::abi::VdsoPlatform;
 
 use super::timer;
 use crate::board::MAX_HARTS;
@@ -57,3 +59,36 @@ impl Platform for KernelPlatform {
         }
     }
 }
+
+static KERNEL: KernelPlatform = KernelPlatform::new();
+
+extern "C" fn cpu_id(_: *const c_void) -> usize {
+    KERNEL.cpu_id()
+}
+extern "C" fn idle(_: *const c_void) {
+    KERNEL.idle()
+}
+extern "C" fn notify(_: *const c_void) {
+    KERNEL.notify()
+}
+extern "C" fn no_op(_: *const c_void, _: u8) {}
+extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {
+    false
+}
+extern "C" fn harts_are_fixed(_: *const c_void, _: usize) -> isize {
+    cops_core::Error::Unsupported.code() as isize
+}
+
+/// The kernel platform as the vDSO's callbacks. Kernel coroutines are
+/// cooperative and the kernel publishes no priority of its own (processes
+/// do, through the view).
+pub static VDSO_PLATFORM: VdsoPlatform = VdsoPlatform {
+    ctx: core::ptr::null(),
+    cpu_id,
+    idle,
+    notify,
+    publish_priority: no_op,
+    running_priority: no_op,
+    should_yield: never_yield,
+    alloc_cpu: harts_are_fixed,
+};

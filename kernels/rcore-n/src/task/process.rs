@@ -155,7 +155,7 @@ impl Process {
         let read = |off: usize| unsafe { core::ptr::read_volatile(page.add(off)) };
         let mut best = read(0);
         for tid in tids.filter(|&t| t < MAX_THREADS) {
-            best = best.min(read(8 + tid));
+            best = best.min(read(core::mem::offset_of!(rcore_n_abi::CopsPage, running) + tid));
         }
         let level = if best as usize >= cops_core::ready::LEVELS { Priority::LOWEST.level() } else { best };
         Priority::new(level.max(self.cap.load(Relaxed))).unwrap_or(Priority::LOWEST)
