@@ -78,6 +78,13 @@ static PROCS: spin::Mutex<BTreeMap<usize, Arc<Process>>> = spin::Mutex::new(BTre
 /// Child exits (waitpid waits here).
 pub static CHILD_EXITS: WaitQueue = WaitQueue::new();
 
+static SPAWNED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Processes started since boot.
+pub fn spawned() -> usize {
+    SPAWNED.load(Relaxed)
+}
+
 /// The live or zombie process `pid`.
 pub fn get(pid: usize) -> Option<Arc<Process>> {
     PROCS.lock().get(&pid).cloned()
@@ -121,6 +128,7 @@ pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<A
         thread_exits: WaitQueue::new(),
     });
     PROCS.lock().insert(pid, p.clone());
+    SPAWNED.fetch_add(1, Relaxed);
     p.add_thread(0, UserContext::new(entry, sp, 0, 0));
     Ok(p)
 }

@@ -176,6 +176,12 @@ pub fn stats_upcall(pid: usize) {
 
 /// The table printed at shutdown.
 pub fn print_summary() {
+    let processes = process::spawned();
+    let kib = crate::mm::vdso::size() / 1024;
+    println!(
+        "[kernel] vdso: one copy of the scheduler ({kib} KiB) run by the kernel and {processes} processes ({} KiB not duplicated)",
+        kib * processes
+    );
     println!("[kernel] summary (time in microseconds of user mode):");
     println!("  pid  program            cap  entries  syscalls  upcalls   user-us  exit");
     let tb = crate::boot::timebase().max(1);

@@ -34,14 +34,17 @@ pub mod call;
 pub mod syscall;
 pub mod uintr;
 
+use core::ffi::c_void;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::*};
 
 use buddy_system_allocator::LockedHeap;
 pub use cops_core::{CoroutineId, Error, JoinHandle, Priority, yield_now};
-use cops_core::{Executor, Platform, RunExit, Worker};
-use rcore_n_abi::{CopsPage, NO_PRIORITY, layout};
+use cops_core::RunExit;
+use cops_vdso::abi::{AbiError, VdsoPlatform};
+use cops_vdso::binding::{Vdso, VdsoExecutor};
+use rcore_n_abi::{CopsPage, layout};
 
 pub use rcore_n_abi::Errno;
 
@@ -57,15 +60,13 @@ const HEAP_SIZE: usize = 1 << 20;
 static HEAP: LockedHeap<32> = LockedHeap::empty();
 static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
 
-static EXEC: spin::Once<&'static Executor<UserPlatform>> = spin::Once::new();
+static EXEC: spin::Once<&'static VdsoExecutor> = spin::Once::new();
 
-/// The process's executor.
-pub fn executor() -> &'static Executor<UserPlatform> {
+/// The process's executor: the scheduler code of the shared vDSO (the same
+/// physical copy the kernel and every process run) on this process's data.
+pub fn executor() -> &'static VdsoExecutor {
     EXEC.get().expect("the runtime starts the executor before main")
 }
-
-/// Threads of this process as the executor's CPUs.
-pub struct UserPlatform;
 
 fn cops_page() -> &'static CopsPage {
     // SAFETY: the kernel maps this page read-write in every process.
@@ -81,54 +82,70 @@ pub fn global_highest() -> Option<Priority> {
     (levels != 0).then(|| Priority::new(levels.trailing_zeros() as u8)).flatten()
 }
 
-impl Platform for UserPlatform {
-    fn cpu_id(&self) -> usize {
+/// This process's threads as the executor's CPUs: the vDSO calls these.
+mod platform {
+    use super::*;
+
+    extern "C" fn cpu_id(_: *const c_void) -> usize {
         let tp: usize;
         // SAFETY: reads a register; the kernel starts thread `t` with tp = t.
         unsafe { core::arch::asm!("mv {}, tp", out(reg) tp) };
         tp
     }
-    fn idle(&self) {
+    extern "C" fn idle(_: *const c_void) {
         // Nothing ready: sleep in the kernel until a user interrupt (an
         // async call completed) or a kick from another of our threads.
         syscall::uintr_wait();
     }
-    fn notify(&self) {
+    extern "C" fn notify(_: *const c_void) {
         syscall::uintr_kick();
     }
-    fn publish_priority(&self, highest: Option<Priority>) {
-        cops_page().highest.store(highest.map_or(NO_PRIORITY, Priority::level), Release);
+    extern "C" fn publish_priority(_: *const c_void, level: u8) {
+        cops_page().highest.store(level, Release);
     }
-    fn running_priority(&self, p: Option<Priority>) {
-        if let Some(slot) = cops_page().running.get(self.cpu_id()) {
-            slot.store(p.map_or(NO_PRIORITY, Priority::level), Release);
+    extern "C" fn running_priority(ctx: *const c_void, level: u8) {
+        if let Some(slot) = cops_page().running.get(cpu_id(ctx)) {
+            slot.store(level, Release);
         }
     }
-    fn should_yield(&self, local: Option<Priority>) -> bool {
+    extern "C" fn should_yield(_: *const c_void, _local: u8) -> bool {
         uintr::drain_if_pending();
         // Draining may have made a more urgent coroutine ready.
-        let _ = local;
         match (global_highest(), executor().highest_ready()) {
             (Some(g), Some(l)) => g.is_higher_than(l),
             (Some(_), None) => true,
             _ => false,
         }
     }
-    fn alloc_cpu(&self, worker: &'static dyn Worker, n: usize) -> Result<usize, Error> {
-        let mut started = 0;
-        for _ in 0..n {
-            let arg = Box::into_raw(Box::new(worker)) as usize;
-            match syscall::thread_create(worker_thread as *const () as usize, arg) {
-                Ok(_) => started += 1,
-                Err(_) => {
-                    // SAFETY: the thread was not created; we still own `arg`.
-                    drop(unsafe { Box::from_raw(arg as *mut &'static dyn Worker) });
-                    break;
-                }
-            }
+    extern "C" fn alloc_cpu(_: *const c_void, n: usize) -> isize {
+        match super::start_workers(n) {
+            Ok(n) => n as isize,
+            Err(e) => e.code() as isize,
         }
-        if started == 0 && n > 0 { Err(Error::Unsupported) } else { Ok(started) }
     }
+
+    pub static VDSO_PLATFORM: VdsoPlatform = VdsoPlatform {
+        ctx: core::ptr::null(),
+        cpu_id,
+        idle,
+        notify,
+        publish_priority,
+        running_priority,
+        should_yield,
+        alloc_cpu,
+    };
+}
+
+/// Start `n` threads running the executor.
+fn start_workers(n: usize) -> Result<usize, Error> {
+    let mut started = 0;
+    for _ in 0..n {
+        if syscall::thread_create(worker_thread as *const () as usize, 0).is_err() {
+            break;
+        }
+        started += 1;
+    }
+    if started == 0 && n > 0 { Err(Error::Unsupported) } else { Ok(started) }
 }
 
 /// Run the executor on this thread until it has nothing left.
@@ -139,9 +156,7 @@ fn run_executor() {
     }
 }
 
-extern "C" fn worker_thread(arg: usize) -> ! {
-    // SAFETY: `alloc_cpu` boxed the worker reference for this thread.
-    let _worker = unsafe { Box::from_raw(arg as *mut &'static dyn Worker) };
+extern "C" fn worker_thread(_: usize) -> ! {
     run_executor();
     syscall::thread_exit(0)
 }
@@ -172,7 +187,7 @@ pub fn set_priority(id: CoroutineId, level: u8) -> Result<(), Error> {
 
 /// Add `n` threads running this process's executor.
 pub fn alloc_cpu(n: usize) -> Result<usize, Error> {
-    executor().alloc_cpu(n)
+    start_workers(n)
 }
 
 /// Start a plain thread running `f(arg)` (the thread model, for KTUT-style
@@ -196,23 +211,62 @@ type MainFuture = Pin<Box<dyn Future<Output = i32> + Send>>;
 unsafe extern "Rust" {
     /// Defined by [`entry!`] in the program.
     fn __rcore_n_main() -> MainFuture;
+    /// The vDSO ABI version the program was built against (see [`entry!`]).
+    fn __rcore_n_vdso_abi() -> u32;
 }
 
-/// Declare the program's `async fn main() -> i32`.
+/// Declare the program's `async fn main() -> i32`. `entry!(main, vdso_abi
+/// = N)` pins the vDSO ABI version the program expects (default: the one
+/// this library was built with): a program built for another version is
+/// refused at start.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
+        $crate::entry!($main, vdso_abi = $crate::VDSO_ABI);
+    };
+    ($main:path, vdso_abi = $abi:expr) => {
         #[unsafe(no_mangle)]
         fn __rcore_n_main() -> ::core::pin::Pin<$crate::Box<dyn ::core::future::Future<Output = i32> + Send>> {
             $crate::Box::pin($main())
         }
+        #[unsafe(no_mangle)]
+        fn __rcore_n_vdso_abi() -> u32 {
+            $abi
+        }
     };
 }
+
+/// The vDSO ABI version this library binds to.
+pub const VDSO_ABI: u32 = cops_vdso::abi::VERSION;
+
+/// Exit code of a program whose vDSO was refused.
+pub const EXIT_VDSO_REFUSED: i32 = -8;
 
 #[doc(hidden)]
 pub use alloc::boxed::Box;
 
 static STARTED: AtomicU8 = AtomicU8::new(0);
+
+/// Find the vDSO the kernel mapped, check it, and build our executor on it.
+fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
+    let entry = cops_page().vdso_entry.load(Acquire) as usize;
+    // SAFETY: the kernel maps the image (relocated for VDSO_BASE) read-execute
+    // and writes its entry point in our COPS page.
+    let vdso = unsafe { Vdso::from_entry(entry) }?;
+    // SAFETY: `entry!` defines it.
+    let built_for = unsafe { __rcore_n_vdso_abi() };
+    if built_for != vdso.table().version {
+        return Err(AbiError::Version { image: vdso.table().version, binding: built_for });
+    }
+    let t = vdso.table();
+    let len = t.state_size as usize + MAX_COROUTINES * t.slot_size as usize + 64;
+    let area: &'static mut [u64] = alloc::vec![0u64; len.div_ceil(8)].leak();
+    // SAFETY: a leaked, 8-aligned area used by nothing else.
+    let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
+    // SAFETY: as above.
+    let exec = unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }.expect("executor area");
+    Ok(Box::leak(Box::new(exec)))
+}
 
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".text.entry")]
@@ -220,7 +274,13 @@ extern "C" fn _start() -> ! {
     assert_eq!(STARTED.swap(1, Relaxed), 0);
     // SAFETY: once, before any allocation; the arena is used by nothing else.
     unsafe { HEAP.lock().init(&raw mut HEAP_SPACE as usize, HEAP_SIZE) };
-    let exec = Executor::leak(MAX_COROUTINES, UserPlatform);
+    let exec = match start_executor() {
+        Ok(exec) => exec,
+        Err(e) => {
+            println!("[user {}] refusing the vDSO: {e}", syscall::getpid());
+            syscall::exit(EXIT_VDSO_REFUSED)
+        }
+    };
     EXEC.call_once(|| exec);
     uintr::init();
     // SAFETY: `entry!` defines it with this signature.

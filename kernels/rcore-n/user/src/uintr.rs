@@ -29,7 +29,7 @@ pub fn init() {
 
 /// Wake every coroutine with a call in flight: records were lost to a full
 /// queue, and their owners must re-check their slots.
-fn resync(exec: &cops_core::Executor<crate::UserPlatform>) {
+fn resync(exec: &cops_vdso::binding::VdsoExecutor) {
     for slot in &SLOT_TABLE {
         let s = slot.state.load(core::sync::atomic::Ordering::Acquire);
         if s == AsyncSlot::WAITING || s == AsyncSlot::BUSY || s == AsyncSlot::DONE {

@@ -20,7 +20,9 @@ async fn main() -> i32 {
             2 => core::arch::asm!(".word 0"),
             // User floating point is off (the kernel does not switch FP
             // registers): an illegal instruction too.
-            _ => core::arch::asm!("fmv.d.x f0, zero"),
+            3 => core::arch::asm!("fmv.d.x f0, zero"),
+            // The shared scheduler code is mapped read-execute only.
+            _ => core::ptr::write_volatile(rcore_n_abi::layout::VDSO_BASE as *mut u64, 0),
         }
     }
     0
