@@ -24,7 +24,9 @@
 //! - [`binding`] (feature `binding`): check a table and expose the same
 //!   safe API as a statically linked `cops_core::Executor`.
 //! - `image` (feature `image`): the functions behind the table.
-#![cfg_attr(not(test), no_std)]
+//! - [`host`] (feature `host`, Linux): map an image into this process with
+//!   `mmap`, as a kernel would map it into an address space (tests, benches).
+#![cfg_attr(not(any(test, feature = "host")), no_std)]
 #![warn(missing_docs)]
 #![allow(missing_docs)] // the ABI structs are documented at the type level
 
@@ -34,6 +36,8 @@ extern crate alloc;
 pub mod abi;
 #[cfg(feature = "binding")]
 pub mod binding;
+#[cfg(all(feature = "host", target_os = "linux"))]
+pub mod host;
 #[cfg(feature = "image")]
 pub mod image;
 #[cfg(feature = "loader")]

@@ -11,34 +11,13 @@ use std::sync::{Arc, Mutex};
 use cops_core::{Error, Priority};
 use cops_vdso::abi::{AbiError, VERSION, VdsoPlatform, VdsoTable};
 use cops_vdso::binding::{Vdso, VdsoExecutor};
+use cops_vdso::host;
 use cops_vdso::loader::{Image, LoadError};
 
 fn image_bytes() -> Vec<u8> {
     let path = std::env::var("COPS_VDSO_HOST_IMAGE")
         .expect("COPS_VDSO_HOST_IMAGE is not set: run `cargo xtask test` (it builds the host image first)");
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read the host image {path}: {e}"))
-}
-
-/// Map `image` into fresh anonymous memory the way a kernel would: load
-/// and relocate for that address, then text read-execute, everything else
-/// read-only. Returns the base.
-fn map(image: &Image) -> usize {
-    let span = image.span();
-    // SAFETY: a fresh private anonymous mapping, ours alone.
-    let base = unsafe {
-        libc::mmap(std::ptr::null_mut(), span, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
-    };
-    assert_ne!(base, libc::MAP_FAILED);
-    // SAFETY: `span` writable bytes at `base`.
-    let dst = unsafe { std::slice::from_raw_parts_mut(base as *mut u8, span) };
-    image.load(dst, base as usize).unwrap();
-    for seg in image.segments() {
-        let prot = if seg.exec { libc::PROT_READ | libc::PROT_EXEC } else { libc::PROT_READ };
-        // SAFETY: a page range inside our mapping.
-        let r = unsafe { libc::mprotect((base as usize + seg.range.start) as *mut c_void, seg.range.len(), prot) };
-        assert_eq!(r, 0);
-    }
-    base as usize
 }
 
 extern "C" fn cpu0(_: *const c_void) -> usize {
@@ -98,25 +77,19 @@ fn drive(exec: &'static VdsoExecutor) -> Vec<&'static str> {
 #[test]
 fn one_image_runs_at_two_addresses() {
     let bytes = image_bytes();
-    let image = Image::parse(&bytes).unwrap();
-    let (a, b) = (map(&image), map(&image));
-    assert_ne!(a, b);
-    for base in [a, b] {
-        // SAFETY: loaded and relocated for `base`, mapped for good.
-        let vdso = unsafe { Vdso::from_entry(base + image.entry()) }.unwrap();
+    let (a, vdso_a) = host::load(&bytes).unwrap();
+    let (b, vdso_b) = host::load(&bytes).unwrap();
+    assert_ne!(a.base, b.base);
+    for (m, vdso) in [(a, vdso_a), (b, vdso_b)] {
         let table = vdso.table() as *const VdsoTable as usize;
-        assert!((base..base + image.span()).contains(&table), "the table is the image's own");
+        assert!((m.base..m.base + m.span).contains(&table), "the table is the image's own");
         assert_eq!(drive(executor(vdso)), ["low", "high", "mid"]);
     }
 }
 
 #[test]
 fn a_forked_child_runs_its_copy() {
-    let bytes = image_bytes();
-    let image = Image::parse(&bytes).unwrap();
-    let base = map(&image);
-    // SAFETY: as above.
-    let vdso = unsafe { Vdso::from_entry(base + image.entry()) }.unwrap();
+    let (_, vdso) = host::load(&image_bytes()).unwrap();
     let exec = executor(vdso);
     // SAFETY: the child only runs the executor and leaves with `_exit`.
     let pid = unsafe { libc::fork() };
@@ -135,12 +108,10 @@ fn a_forked_child_runs_its_copy() {
 
 #[test]
 fn a_table_of_another_version_is_refused() {
-    let bytes = image_bytes();
-    let image = Image::parse(&bytes).unwrap();
-    let base = map(&image);
+    let m = host::map(&image_bytes()).unwrap();
     let get: extern "C" fn() -> *const VdsoTable =
         // SAFETY: the entry point of a loaded image.
-        unsafe { std::mem::transmute(base + image.entry()) };
+        unsafe { std::mem::transmute(m.entry) };
     let table = get();
     // Forge a copy claiming another version, as a binary built against a
     // different ABI would see it.

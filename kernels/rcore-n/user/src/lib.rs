@@ -61,6 +61,12 @@ static HEAP: LockedHeap<32> = LockedHeap::empty();
 static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
 
 static EXEC: spin::Once<&'static VdsoExecutor> = spin::Once::new();
+static VDSO: spin::Once<Vdso> = spin::Once::new();
+
+/// The checked vDSO table the kernel mapped (e.g. to build more executors).
+pub fn vdso() -> Vdso {
+    *VDSO.get().expect("the runtime checks the vDSO before main")
+}
 
 /// The process's executor: the scheduler code of the shared vDSO (the same
 /// physical copy the kernel and every process run) on this process's data.
@@ -258,6 +264,7 @@ fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
     if built_for != vdso.table().version {
         return Err(AbiError::Version { image: vdso.table().version, binding: built_for });
     }
+    VDSO.call_once(|| vdso);
     let t = vdso.table();
     let len = t.state_size as usize + MAX_COROUTINES * t.slot_size as usize + 64;
     let area: &'static mut [u64] = alloc::vec![0u64; len.div_ceil(8)].leak();

@@ -22,6 +22,61 @@ fn row(what: &str, per_op_ns: u64, note: &str) {
     println!("| {what:<44} | {per_op_ns:>9} | {note} |");
 }
 
+/// Two coroutines yielding `N` times each, driven by `step` until idle.
+fn yielders_static() -> u64 {
+    let exec = cops_core::Executor::leak(8, cops_core::NoPlatform);
+    for _ in 0..2 {
+        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap()).unwrap();
+    }
+    let t0 = syscall::ticks();
+    exec.run_until_idle();
+    ns(syscall::ticks() - t0, 2 * N)
+}
+
+fn yielders_vdso() -> u64 {
+    use core::ffi::c_void;
+    extern "C" fn cpu(_: *const c_void) -> usize {
+        0
+    }
+    extern "C" fn none(_: *const c_void) {}
+    extern "C" fn level(_: *const c_void, _: u8) {}
+    extern "C" fn no(_: *const c_void, _: u8) -> bool {
+        false
+    }
+    extern "C" fn cpus(_: *const c_void, _: usize) -> isize {
+        -6
+    }
+    static QUIET: cops_vdso::abi::VdsoPlatform = cops_vdso::abi::VdsoPlatform {
+        ctx: core::ptr::null(),
+        cpu_id: cpu,
+        idle: none,
+        notify: none,
+        publish_priority: level,
+        running_priority: level,
+        should_yield: no,
+        alloc_cpu: cpus,
+    };
+    let area: &'static mut [u64] = alloc::vec![0u64; 1024].leak();
+    // SAFETY: a leaked, 8-aligned area used by nothing else.
+    let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, 8192) };
+    // SAFETY: as above.
+    let exec: &'static _ = alloc::boxed::Box::leak(alloc::boxed::Box::new(
+        unsafe { cops_vdso::binding::VdsoExecutor::new(vdso(), area, &QUIET) }.unwrap(),
+    ));
+    for _ in 0..2 {
+        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap()).unwrap();
+    }
+    let t0 = syscall::ticks();
+    exec.run_until_idle();
+    ns(syscall::ticks() - t0, 2 * N)
+}
+
+async fn yield_loop(n: u64) {
+    for _ in 0..n {
+        yield_now().await;
+    }
+}
+
 async fn coroutine_switch() -> u64 {
     // Two coroutines yielding to each other: 2N switches.
     let stop = Arc::new(AtomicBool::new(false));
@@ -147,6 +202,11 @@ async fn main() -> i32 {
     println!("rcore-n in-guest benchmarks ({harts} hart(s), QEMU TCG: compare ratios, not absolutes)");
     println!("| {:<44} | {:>9} | note |", "operation", "ns/op");
     println!("|{:-<46}|{:->11}|------|", "", "");
+    // Once each to warm up (QEMU translates code on first use), then measure.
+    let _ = (yielders_static(), yielders_vdso());
+    let (st, vd) = (yielders_static(), yielders_vdso());
+    row("yield, statically linked cops-core executor", st, "same code, linked in");
+    row("yield, executor reached through the vDSO", vd, "table call per operation");
     let co = coroutine_switch().await;
     row("coroutine switch (yield_now, same thread)", co, "cops-core executor in user space");
     let th = thread_switch();
