@@ -6,9 +6,10 @@
 //! 3. `axtask`'s own unit tests and doctest against the shim
 //!    (`scripts/run-axtask-upstream-tests.sh`, from the registry copy).
 //! 4. The ArceOS apps on riscv64 QEMU virt (`prio-order`: cooperative
-//!    priority order; `preempt`: timer preemption with `sched-cfs` + `irq`):
-//!    each passes when QEMU exits 0 (the sifive_test finisher's pass code)
-//!    and its marker line is printed.
+//!    priority order; `preempt`: timer preemption with `sched-cfs` + `irq`;
+//!    `coroutines`: cops-core executors on carrier threads that rank
+//!    themselves by their best ready coroutine): each passes when QEMU exits
+//!    0 (the sifive_test finisher's pass code) and its marker line is printed.
 //!
 //! The ArceOS crates need nightly features: built with `RUSTC_BOOTSTRAP=1` on
 //! the xtask's (stable) toolchain. Clean, on 2 cores, the whole step takes
@@ -30,7 +31,11 @@ const QEMU_LIMIT: Duration = Duration::from_secs(30);
 /// The QEMU apps: (package in `unikernel/`, marker line). Each is built by
 /// its own `cargo build -p`, so one app's features (`sched-cfs`, `irq`) do
 /// not unify into another's.
-const APPS: &[(&str, &str)] = &[("prio-order", "PRIORITY ORDER OK"), ("preempt", "PREEMPTION OK")];
+const APPS: &[(&str, &str)] = &[
+    ("prio-order", "PRIORITY ORDER OK"),
+    ("preempt", "PREEMPTION OK"),
+    ("coroutines", "COROUTINES OK"),
+];
 
 fn port() -> PathBuf {
     root().join("kernels/arceos-port")
