@@ -2,7 +2,7 @@
 
 use core::task::{Context, Poll};
 
-use crate::loom::{AtomicUsize, Ordering::SeqCst};
+use crate::loom::{AtomicUsize, Ordering::AcqRel};
 use crate::raw::cell::WakeTarget;
 use crate::raw::{CoroutineCell, CoroutineState, RawCoroutine, SchedSlot, Scheduler, waker};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority, Worker};
@@ -274,8 +274,7 @@ impl<P: Platform> Executor<P> {
             self.sched.complete(cpu, picked.id);
             if self.live() == 0 {
                 // Every parked worker must see "all done", not just one.
-                crate::loom::fence(SeqCst);
-                for _ in 0..self.parked.load(SeqCst) {
+                for _ in 0..self.parked_now() {
                     self.platform.notify();
                 }
             }
@@ -309,19 +308,28 @@ impl<P: Platform> Executor<P> {
                 }
                 continue;
             }
-            // Dekker with `notify_if_parked`: either the waker sees us
-            // parked, or we see its enqueue in the bitmap.
-            self.parked.fetch_add(1, SeqCst);
+            // Pairs with `parked_now`: both sides are read-modify-writes of
+            // `parked`, so one is ordered after the other. Either the waker's
+            // comes later and sees us parked, or ours reads from it and we
+            // see its enqueue (or the last completion) below.
+            self.parked.fetch_add(1, AcqRel);
             if self.sched.ready_bitmap() == 0 && self.live() != 0 {
                 self.platform.idle();
             }
-            self.parked.fetch_sub(1, SeqCst);
+            self.parked.fetch_sub(1, AcqRel);
         }
     }
 
+    /// Workers parked now. A read-modify-write, never a plain load: a load
+    /// after an enqueue can miss a worker that is parking at that moment
+    /// (the store-buffering pattern; `tests/loom.rs` catches it) and so
+    /// lose its wake-up.
+    fn parked_now(&self) -> usize {
+        self.parked.fetch_add(0, AcqRel)
+    }
+
     fn notify_if_parked(&self) {
-        crate::loom::fence(SeqCst);
-        if self.parked.load(SeqCst) != 0 {
+        if self.parked_now() != 0 {
             self.platform.notify();
         }
     }

@@ -19,15 +19,23 @@ loom::thread_local! {
     static CPU: Cell<usize> = Cell::new(0);
 }
 
-/// Loom threads as CPUs: each model thread sets its index first.
-struct LoomCpus;
+/// Loom threads as CPUs: each model thread sets its index first. `idle`
+/// waits on a loom `Notify` (a permit: the contract every platform keeps),
+/// so a lost notification deadlocks the model, which loom reports.
+#[derive(Default)]
+struct LoomCpus {
+    permit: loom::sync::Notify,
+}
 
 impl Platform for LoomCpus {
     fn cpu_id(&self) -> usize {
         CPU.with(|c| c.get())
     }
     fn idle(&self) {
-        thread::yield_now();
+        self.permit.wait();
+    }
+    fn notify(&self) {
+        self.permit.notify();
     }
 }
 
@@ -36,7 +44,7 @@ fn become_cpu(n: usize) {
 }
 
 fn executor(capacity: usize) -> &'static Executor<LoomCpus> {
-    Executor::leak(capacity, LoomCpus)
+    Executor::leak(capacity, LoomCpus::default())
 }
 
 fn prio(level: u8) -> Priority {
@@ -258,5 +266,28 @@ fn stale_wake_after_slot_reuse() {
         exec.cancel(new).unwrap();
         exec.run_until_idle();
         assert_eq!(probe.dropped.load(SeqCst), 1);
+    });
+}
+
+/// A worker that finds nothing ready parks in `idle`; a wake from another
+/// CPU racing with the parking must reach it (the Dekker pairing of the
+/// ready bitmap and the parked count): `run` returns once the coroutine
+/// completes, instead of sleeping forever.
+#[test]
+fn wake_vs_worker_parking() {
+    loom::model(|| {
+        let exec = executor(1);
+        let (id, probe) = blocked(exec, 6);
+        let waker_side = {
+            let probe = probe.clone();
+            thread::spawn(move || {
+                become_cpu(1);
+                probe.flag.store(true, SeqCst);
+                exec.wake(id).unwrap();
+            })
+        };
+        assert_eq!(exec.run(), cops_core::RunExit::AllDone);
+        waker_side.join().unwrap();
+        assert_eq!(probe.polls.load(SeqCst), 2);
     });
 }

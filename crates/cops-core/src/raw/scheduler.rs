@@ -198,10 +198,10 @@ impl Scheduler {
         let r = f(&mut q, &mut SlotLinks(self.slots));
         let after = q.bitmap();
         if before != after {
-            // Release, not SeqCst: every change that makes work ready is
-            // followed by the executor's SeqCst fence before it reads
-            // `parked` (`notify_if_parked`), which pairs with the parking
-            // worker's SeqCst RMW and SeqCst load of this word.
+            // Release: every change that makes work ready is followed by
+            // the executor's read-modify-write of `parked`, which a parking
+            // worker's RMW of `parked` synchronises with before it loads
+            // this word.
             self.ready_bitmap.store(after, Release);
             if before.trailing_zeros() != after.trailing_zeros() {
                 // Under the lock, so publications are ordered like the changes.
