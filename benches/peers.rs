@@ -328,10 +328,14 @@ fn wake(c: &mut Criterion) {
         let wakers: Vec<_> = blocked.iter().map(|b| b.waker()).collect();
         let refs: Vec<_> = wakers.iter().map(raw::task_from_waker).collect();
         g.bench_function("embassy_wake_task", |b| {
-            b.iter_custom(|iters| wake_batches(iters, |i| raw::wake_task(refs[i]), |_| emb_poll(ex)))
+            b.iter_custom(|iters| {
+                wake_batches(iters, |i| raw::wake_task(refs[i]), |_| emb_poll(ex))
+            })
         });
         g.bench_function("embassy_waker", |b| {
-            b.iter_custom(|iters| wake_batches(iters, |i| wakers[i].wake_by_ref(), |_| emb_poll(ex)))
+            b.iter_custom(|iters| {
+                wake_batches(iters, |i| wakers[i].wake_by_ref(), |_| emb_poll(ex))
+            })
         });
     }
     {
@@ -413,9 +417,11 @@ fn latency(c: &mut Criterion) {
         while !p.ready() {
             emb_poll(ex);
         }
-        g.bench_with_input(BenchmarkId::new("embassy_fifo", backlog), &backlog, |b, _| {
-            b.iter_custom(|iters| probe_samples(p, iters, || emb_poll(ex)))
-        });
+        g.bench_with_input(
+            BenchmarkId::new("embassy_fifo", backlog),
+            &backlog,
+            |b, _| b.iter_custom(|iters| probe_samples(p, iters, || emb_poll(ex))),
+        );
     }
     for backlog in BACKLOGS {
         // tokio current_thread: FIFO run queue.
@@ -431,21 +437,25 @@ fn latency(c: &mut Criterion) {
                 YieldOnce::new().await;
             }
         });
-        g.bench_with_input(BenchmarkId::new("tokio_ct_fifo", backlog), &backlog, |b, _| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    p.reset();
-                    for _ in 0..iters {
-                        let s = p.samples.load(Acquire);
-                        p.fire();
-                        while p.samples.load(Acquire) == s {
-                            YieldOnce::new().await;
+        g.bench_with_input(
+            BenchmarkId::new("tokio_ct_fifo", backlog),
+            &backlog,
+            |b, _| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        p.reset();
+                        for _ in 0..iters {
+                            let s = p.samples.load(Acquire);
+                            p.fire();
+                            while p.samples.load(Acquire) == s {
+                                YieldOnce::new().await;
+                            }
                         }
-                    }
-                    p.mean_times(iters)
+                        p.mean_times(iters)
+                    })
                 })
-            })
-        });
+            },
+        );
         // Let the backlog finish so dropping the runtime is quick.
         p.stop.store(true, Release);
     }

@@ -40,13 +40,17 @@ fn pick_next(c: &mut Criterion) {
         // A level-0 item arrives and is picked at once, N resident below it.
         let (mut q, mut links) = queues(n);
         let hi = n as u32;
-        g.bench_with_input(BenchmarkId::new("ready_queues_arrive_pick", n), &n, |b, _| {
-            b.iter(|| {
-                q.push_back(&mut links[..], black_box(hi), prio(0));
-                let (i, _) = q.pop(&mut links[..]).unwrap();
-                assert_eq!(i, hi);
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("ready_queues_arrive_pick", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    q.push_back(&mut links[..], black_box(hi), prio(0));
+                    let (i, _) = q.pop(&mut links[..]).unwrap();
+                    assert_eq!(i, hi);
+                })
+            },
+        );
     }
     for n in SIZES {
         // Executor: a level-0 coroutine that yields forever over N ready

@@ -4,7 +4,6 @@
 //!
 //! cargo xtask vdso-image && cargo bench --bench vdso -- --warm-up-time 1 --measurement-time 2
 
-use std::ffi::c_void;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -18,40 +17,27 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 const BLOCKED: usize = 256;
 
-extern "C" fn cpu0(_: *const c_void) -> usize {
-    0
-}
-extern "C" fn nothing(_: *const c_void) {}
-extern "C" fn ignore(_: *const c_void, _: u8) {}
-extern "C" fn never(_: *const c_void, _: u8) -> bool {
-    false
-}
-extern "C" fn no_cpus(_: *const c_void, _: usize) -> isize {
-    -6
-}
-static PLATFORM: VdsoPlatform = VdsoPlatform {
-    ctx: std::ptr::null(),
-    cpu_id: cpu0,
-    idle: nothing,
-    notify: nothing,
-    publish_priority: ignore,
-    running_priority: ignore,
-    should_yield: never,
-    alloc_cpu: no_cpus,
-};
+static PLATFORM: VdsoPlatform = VdsoPlatform::SINGLE_CPU;
 
 fn vdso_executor() -> &'static VdsoExecutor {
     let path = std::env::var("COPS_VDSO_HOST_IMAGE").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/target/vdso/x86_64-unknown-linux-gnu/release/cops-vdso-image").into()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/target/vdso/x86_64-unknown-linux-gnu/release/cops-vdso-image"
+        )
+        .into()
     });
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}; run `cargo xtask vdso-image` first"));
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}; run `cargo xtask vdso-image` first"));
     let (_, vdso) = cops_vdso::host::load(&bytes).unwrap();
     let len = 1 << 20;
     let area: &'static mut [u64] = Box::leak(vec![0u64; len / 8].into_boxed_slice());
     // SAFETY: a leaked, 8-aligned area used by nothing else.
     let area = unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
     // SAFETY: as above.
-    Box::leak(Box::new(unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap()))
+    Box::leak(Box::new(
+        unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap(),
+    ))
 }
 
 /// Pending until `stop`: each wake is one more poll.
@@ -60,7 +46,11 @@ struct Park(&'static AtomicBool);
 impl Future for Park {
     type Output = ();
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0.load(Relaxed) { Poll::Ready(()) } else { Poll::Pending }
+        if self.0.load(Relaxed) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -86,7 +76,16 @@ fn drain(e: &'static impl Exec) {
 fn parked(e: &'static impl Exec) -> Vec<CoroutineId> {
     let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     let ids = (0..BLOCKED)
-        .map(|_| cops_core::spawn_boxed(e, Park(stop), Priority::new(8).unwrap(), cops_core::CoroutineKind::Normal).unwrap().id())
+        .map(|_| {
+            cops_core::spawn_boxed(
+                e,
+                Park(stop),
+                Priority::new(8).unwrap(),
+                cops_core::CoroutineKind::Normal,
+            )
+            .unwrap()
+            .id()
+        })
         .collect();
     drain(e);
     ids

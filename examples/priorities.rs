@@ -33,7 +33,10 @@ struct Log {
 
 impl Log {
     fn push(&self, line: String) {
-        self.lines.lock().unwrap().push((self.start.elapsed(), line));
+        self.lines
+            .lock()
+            .unwrap()
+            .push((self.start.elapsed(), line));
     }
 }
 
@@ -67,7 +70,14 @@ async fn park() {
     .await
 }
 
-async fn load(ex: Ex, log: &'static Log, name: &'static str, level: u8, chunks: u32, spawned: Instant) {
+async fn load(
+    ex: Ex,
+    log: &'static Log,
+    name: &'static str,
+    level: u8,
+    chunks: u32,
+    spawned: Instant,
+) {
     log.push(format!(
         "first poll  {name:<9} prio {level:2}  cpu {}  spawn→poll {}",
         ex.platform().cpu_id(),
@@ -77,11 +87,19 @@ async fn load(ex: Ex, log: &'static Log, name: &'static str, level: u8, chunks: 
         spin(CHUNK);
         yield_now().await;
     }
-    log.push(format!("done        {name:<9} prio {level:2}  cpu {}", ex.platform().cpu_id()));
+    log.push(format!(
+        "done        {name:<9} prio {level:2}  cpu {}",
+        ex.platform().cpu_id()
+    ));
 }
 
 /// Priority 0: blocks until woken by id; records wake → poll each time.
-async fn ticker(ex: Ex, log: &'static Log, stamp: &'static Mutex<Option<Instant>>, spawned: Instant) {
+async fn ticker(
+    ex: Ex,
+    log: &'static Log,
+    stamp: &'static Mutex<Option<Instant>>,
+    spawned: Instant,
+) {
     log.push(format!(
         "first poll  {:<9} prio  0  cpu {}  spawn→poll {}",
         "ticker",
@@ -116,7 +134,10 @@ fn main() {
     // order, not the spawn order.
     for (name, level, chunks) in LOAD {
         let t = Instant::now();
-        drop(ex.spawn(load(ex, log, name, level, chunks, t), prio(level)).unwrap());
+        drop(
+            ex.spawn(load(ex, log, name, level, chunks, t), prio(level))
+                .unwrap(),
+        );
     }
     let t = Instant::now();
     let tick_id: CoroutineId = ex.spawn(ticker(ex, log, stamp, t), prio(0)).unwrap().id();

@@ -83,7 +83,11 @@ fn complete_through_uintr<const N: usize>(calls: usize) -> cops::uintr::host::To
     let (_sink, totals) = receiver.shutdown();
     let results = results.lock().unwrap();
     for (i, r) in results.iter().enumerate() {
-        assert_eq!(*r, 1000 + i as u64, "coroutine {i} got a wrong or no result");
+        assert_eq!(
+            *r,
+            1000 + i as u64,
+            "coroutine {i} got a wrong or no result"
+        );
     }
     assert_eq!(exec.live(), 0);
     if refused.load(SeqCst) > 0 {
@@ -139,7 +143,8 @@ fn wake_for_a_finished_or_cancelled_coroutine_is_dropped() {
     exec.run_until_idle();
     assert_eq!(polls.load(SeqCst), 2);
 
-    let (receiver, sender) = HostReceiver::<_, 16>::spawn(ExecutorSink::new(exec, |_: &Executor<StdPlatform>| {}));
+    let (receiver, sender) =
+        HostReceiver::<_, 16>::spawn(ExecutorSink::new(exec, |_: &Executor<StdPlatform>| {}));
     sender.send(Record::wake(old_done.to_raw())).unwrap();
     sender.send(Record::wake(old_cancelled.to_raw())).unwrap();
     let (_, totals) = receiver.shutdown();

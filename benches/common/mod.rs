@@ -241,7 +241,8 @@ pub fn urgent(p: &'static Probe) -> impl Future<Output = ()> + Send + 'static {
     let mut first = true;
     std::future::poll_fn(move |cx| {
         if let Some(t0) = p.t0.lock().unwrap().take() {
-            p.total_ns.fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
+            p.total_ns
+                .fetch_add(t0.elapsed().as_nanos() as u64, Relaxed);
             p.samples.fetch_add(1, Release);
         }
         if p.stop.load(Acquire) {

@@ -4,7 +4,10 @@ use std::{env, fs, path::PathBuf};
 
 fn main() {
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    println!("cargo:rustc-link-arg-bins=-T{}", dir.join("src/linker.ld").display());
+    println!(
+        "cargo:rustc-link-arg-bins=-T{}",
+        dir.join("src/linker.ld").display()
+    );
     println!("cargo:rerun-if-changed=src/linker.ld");
     println!("cargo:rerun-if-env-changed=COPS_USER_DIR");
 
@@ -40,7 +43,11 @@ fn main() {
     apps.push_str(&format!(
         "/// The cops vDSO image (position-independent ELF).\npub static VDSO_IMAGE: &[u8] = {{ static A: &Aligned<[u8]> = &Aligned(*include_bytes!({vdso:?})); &A.0 }};\n"
     ));
-    fs::write(PathBuf::from(env::var("OUT_DIR").unwrap()).join("apps.rs"), apps).unwrap();
+    fs::write(
+        PathBuf::from(env::var("OUT_DIR").unwrap()).join("apps.rs"),
+        apps,
+    )
+    .unwrap();
 }
 
 fn is_elf(path: &std::path::Path) -> bool {

@@ -60,7 +60,11 @@ pub fn test(report: &mut Report) {
     let port = port();
     let host = port.join("axtask-host");
 
-    cargo_test(report, "arceos-port: cops-axsched (genuine axsched 0.3.1 trait)", cargo_in(&port).args(["test"]));
+    cargo_test(
+        report,
+        "arceos-port: cops-axsched (genuine axsched 0.3.1 trait)",
+        cargo_in(&port).args(["test"]),
+    );
 
     // One pseudo-CPU per process: the axtask tests serialize anyway.
     cargo_test(
@@ -75,8 +79,15 @@ pub fn test(report: &mut Report) {
         .arg(port.join("scripts/run-axtask-upstream-tests.sh"))
         .current_dir(&port)
         .env("CARGO_TARGET_DIR", host.join("target"))
-        .env("CARGO", std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo_test(report, "arceos-port: axtask's own tests against the shim", &mut upstream);
+        .env(
+            "CARGO",
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        );
+    cargo_test(
+        report,
+        "arceos-port: axtask's own tests against the shim",
+        &mut upstream,
+    );
 
     qemu_apps(report);
 }
@@ -86,7 +97,9 @@ fn qemu_apps(report: &mut Report) {
         report.fail("arceos-port: qemu apps", APPS.len(), &e);
         return;
     }
-    let objcopy = ["llvm-objcopy", "rust-objcopy"].into_iter().find(|p| tools::have(p));
+    let objcopy = ["llvm-objcopy", "rust-objcopy"]
+        .into_iter()
+        .find(|p| tools::have(p));
     let Some(objcopy) = objcopy else {
         report.fail(
             "arceos-port: qemu apps",
@@ -106,7 +119,10 @@ fn qemu_apps(report: &mut Report) {
             Ok((false, code, _)) => Err(format!("cargo build -p {app} exited {code:?}")),
             Err(e) => Err(e),
         };
-        report.check(&what, built.and_then(|_| run_app(objcopy, &out_dir, app, marker)));
+        report.check(
+            &what,
+            built.and_then(|_| run_app(objcopy, &out_dir, app, marker)),
+        );
     }
 }
 
@@ -115,17 +131,35 @@ fn run_app(objcopy: &str, out_dir: &Path, app: &str, marker: &str) -> Result<(),
     let bin = out_dir.join(format!("{app}.bin"));
     // The ELF's load addresses are virtual (0xffffffc080200000): QEMU needs
     // the flat image, which OpenSBI loads at 0x80200000.
-    tools::run(Command::new(objcopy).args(["--strip-all", "-O", "binary"]).arg(&elf).arg(&bin))?;
+    tools::run(
+        Command::new(objcopy)
+            .args(["--strip-all", "-O", "binary"])
+            .arg(&elf)
+            .arg(&bin),
+    )?;
     let mut qemu = Command::new("qemu-system-riscv64");
-    qemu.args(["-machine", "virt", "-m", "128M", "-smp", "1", "-bios", "default", "-nographic"])
-        .args(["-monitor", "none", "-serial", "stdio", "-kernel"])
-        .arg(&bin);
+    qemu.args([
+        "-machine",
+        "virt",
+        "-m",
+        "128M",
+        "-smp",
+        "1",
+        "-bios",
+        "default",
+        "-nographic",
+    ])
+    .args(["-monitor", "none", "-serial", "stdio", "-kernel"])
+    .arg(&bin);
     let (ok, code, out) = tools::run_captured(&mut qemu, QEMU_LIMIT)?;
     let marked = out.lines().any(|l| l.trim_end() == marker);
     if ok && marked {
         Ok(())
     } else {
-        Err(format!("QEMU exit {code:?}, marker `{marker}` {}", if marked { "present" } else { "missing" }))
+        Err(format!(
+            "QEMU exit {code:?}, marker `{marker}` {}",
+            if marked { "present" } else { "missing" }
+        ))
     }
 }
 

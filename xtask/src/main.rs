@@ -25,9 +25,15 @@ fn main() -> ExitCode {
             steps::all_tests(&mut report, &args[1..]);
             report.finish()
         }
-        Some("vdso-image") => match vdso::host_image().and_then(|h| Ok((h, vdso::build_image(tools::RISCV_TARGET)?))) {
+        Some("vdso-image") => match vdso::host_image()
+            .and_then(|h| Ok((h, vdso::build_image(tools::RISCV_TARGET)?)))
+        {
             Ok((host, riscv)) => {
-                println!("host image: {}\nriscv64 image: {}", host.display(), riscv.display());
+                println!(
+                    "host image: {}\nriscv64 image: {}",
+                    host.display(),
+                    riscv.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -43,7 +49,9 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask vdso-image");
+            eprintln!(
+                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask vdso-image"
+            );
             ExitCode::from(2)
         }
     }

@@ -14,24 +14,50 @@ const SMP: [usize; 2] = [1, 4];
 const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn user_dir() -> PathBuf {
-    root().join("target/rcore-user").join(RISCV_TARGET).join("release")
+    root()
+        .join("target/rcore-user")
+        .join(RISCV_TARGET)
+        .join("release")
 }
 
 fn kernel_elf() -> PathBuf {
-    root().join("target/rcore-n").join(RISCV_TARGET).join("release/rcore-n")
+    root()
+        .join("target/rcore-n")
+        .join(RISCV_TARGET)
+        .join("release/rcore-n")
 }
 
 /// Build the user programs, then the kernel embedding them.
 pub fn build(features: &[&str]) -> Result<PathBuf, String> {
     tools::ensure_riscv_target()?;
     let mut user = cargo();
-    user.args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n-user", "--bins"])
-        .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-user"]);
+    user.args([
+        "build",
+        "--release",
+        "--manifest-path",
+        MANIFEST,
+        "-p",
+        "rcore-n-user",
+        "--bins",
+    ])
+    .args([
+        "--target",
+        RISCV_TARGET,
+        "--target-dir",
+        "target/rcore-user",
+    ]);
     tools::run(&mut user)?;
     let vdso = crate::vdso::build_image(RISCV_TARGET)?;
     let mut kernel = cargo();
     kernel
-        .args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n"])
+        .args([
+            "build",
+            "--release",
+            "--manifest-path",
+            MANIFEST,
+            "-p",
+            "rcore-n",
+        ])
         .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n"])
         .env("COPS_USER_DIR", user_dir())
         .env("COPS_VDSO_IMAGE", &vdso);
@@ -45,10 +71,18 @@ pub fn build(features: &[&str]) -> Result<PathBuf, String> {
 /// The QEMU command booting `kernel` with `bootargs` on `smp` harts.
 pub fn qemu(kernel: &PathBuf, smp: usize, bootargs: &str) -> Command {
     let mut c = Command::new("qemu-system-riscv64");
-    c.args(["-machine", "virt", "-bios", "default", "-nographic", "-m", "128M"])
-        .args(["-smp", &smp.to_string(), "-kernel"])
-        .arg(kernel)
-        .args(["-append", bootargs]);
+    c.args([
+        "-machine",
+        "virt",
+        "-bios",
+        "default",
+        "-nographic",
+        "-m",
+        "128M",
+    ])
+    .args(["-smp", &smp.to_string(), "-kernel"])
+    .arg(kernel)
+    .args(["-append", bootargs]);
     c
 }
 
@@ -75,7 +109,12 @@ fn guest_tests() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".rs")).map(str::to_owned))
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".rs"))
+                        .map(str::to_owned)
+                })
                 .filter(|n| n.starts_with("test_"))
                 .collect()
         })
@@ -99,20 +138,45 @@ pub fn test(report: &mut Report) {
         }
     };
     let mut fpga = cargo();
-    fpga.args(["build", "--release", "--manifest-path", MANIFEST, "-p", "rcore-n", "--features", "board-fpga"])
-        .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n-fpga"])
-        .env("COPS_USER_DIR", user_dir())
-        .env("COPS_VDSO_IMAGE", crate::vdso::build_image(RISCV_TARGET).unwrap_or_default());
-    report.check("rcore-n board-fpga build (untested on hardware)", tools::run(&mut fpga));
+    fpga.args([
+        "build",
+        "--release",
+        "--manifest-path",
+        MANIFEST,
+        "-p",
+        "rcore-n",
+        "--features",
+        "board-fpga",
+    ])
+    .args([
+        "--target",
+        RISCV_TARGET,
+        "--target-dir",
+        "target/rcore-n-fpga",
+    ])
+    .env("COPS_USER_DIR", user_dir())
+    .env(
+        "COPS_VDSO_IMAGE",
+        crate::vdso::build_image(RISCV_TARGET).unwrap_or_default(),
+    );
+    report.check(
+        "rcore-n board-fpga build (untested on hardware)",
+        tools::run(&mut fpga),
+    );
 
     for name in guest_tests() {
         for smp in SMP {
             let what = format!("qemu {name} (-smp {smp})");
-            let result = tools::run_captured(&mut qemu(&kernel, smp, &format!("init={name}")), GUEST_TIMEOUT);
+            let result = tools::run_captured(
+                &mut qemu(&kernel, smp, &format!("init={name}")),
+                GUEST_TIMEOUT,
+            );
             let line = format!("TEST {name} PASS");
             match result {
                 Ok((true, _, out)) if out.contains(&line) => report.pass(&what, 1),
-                Ok((_, code, _)) => report.fail(&what, 1, &format!("exit {code:?}, or no `{line}` line")),
+                Ok((_, code, _)) => {
+                    report.fail(&what, 1, &format!("exit {code:?}, or no `{line}` line"))
+                }
                 Err(e) => report.fail(&what, 1, &e),
             }
         }

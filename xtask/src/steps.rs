@@ -28,7 +28,13 @@ pub fn count_cargo_tests(report: &mut Report, what: &str, success: bool, output:
     for line in output.lines().filter(|l| l.starts_with("test result:")) {
         let num = |key: &str| {
             line.split(';')
-                .find_map(|part| part.trim().trim_start_matches("test result: ok.").trim_start_matches("test result: FAILED.").trim().strip_suffix(key))
+                .find_map(|part| {
+                    part.trim()
+                        .trim_start_matches("test result: ok.")
+                        .trim_start_matches("test result: FAILED.")
+                        .trim()
+                        .strip_suffix(key)
+                })
                 .and_then(|n| n.trim().parse::<usize>().ok())
                 .unwrap_or(0)
         };
@@ -39,7 +45,15 @@ pub fn count_cargo_tests(report: &mut Report, what: &str, success: bool, output:
         report.pass(what, passed);
     }
     if failed > 0 || !success {
-        report.fail(what, failed, if success { "tests failed" } else { "cargo test did not succeed (build error or crash)" });
+        report.fail(
+            what,
+            failed,
+            if success {
+                "tests failed"
+            } else {
+                "cargo test did not succeed (build error or crash)"
+            },
+        );
     }
 }
 
@@ -54,7 +68,14 @@ fn cargo_test(report: &mut Report, what: &str, cmd: &mut Command, limit_secs: u6
 /// benches must compile (they are run by hand, see README).
 fn host_tests(report: &mut Report) {
     let mut c = cargo();
-    c.args(["test", "--workspace", "--exclude", "xtask", "--features", "cops-core/std"]);
+    c.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "xtask",
+        "--features",
+        "cops-core/std",
+    ]);
     // The vDSO loader tests load the host build of the image.
     match crate::vdso::host_image() {
         Ok(image) => {
@@ -63,7 +84,10 @@ fn host_tests(report: &mut Report) {
         Err(e) => report.fail("vdso host image", 1, &e),
     }
     cargo_test(report, "host tests (workspace)", &mut c, 900);
-    report.check("benches compile (cargo check --benches)", tools::run(cargo().args(["check", "-p", "cops", "--benches"])));
+    report.check(
+        "benches compile (cargo check --benches)",
+        tools::run(cargo().args(["check", "-p", "cops", "--benches"])),
+    );
 }
 
 /// The `no_std` crates must build for bare-metal RISC-V with and without `alloc`.
@@ -73,13 +97,29 @@ fn no_std_builds(report: &mut Report) {
         return;
     }
     let builds: &[(&str, &[&str])] = &[
-        ("cops-core no_std without alloc (riscv64)", &["-p", "cops-core", "--no-default-features"]),
-        ("cops-core no_std with alloc (riscv64)", &["-p", "cops-core"]),
-        ("cops-uintr soft + riscv-n + cops-core glue (riscv64)", &["-p", "cops-uintr", "--features", "soft,riscv-n,cops-core"]),
+        (
+            "cops-core no_std without alloc (riscv64)",
+            &["-p", "cops-core", "--no-default-features"],
+        ),
+        (
+            "cops-core no_std with alloc (riscv64)",
+            &["-p", "cops-core"],
+        ),
+        (
+            "cops-uintr soft + riscv-n + cops-core glue (riscv64)",
+            &["-p", "cops-uintr", "--features", "soft,riscv-n,cops-core"],
+        ),
     ];
     for (what, args) in builds {
         let mut c = cargo();
-        c.args(["build", "--target", RISCV_TARGET, "--target-dir", "target/riscv"]).args(*args);
+        c.args([
+            "build",
+            "--target",
+            RISCV_TARGET,
+            "--target-dir",
+            "target/riscv",
+        ])
+        .args(*args);
         report.check(what, tools::run(&mut c));
     }
     let mut c = cargo();
@@ -91,9 +131,18 @@ fn no_std_builds(report: &mut Report) {
 fn loom(report: &mut Report) {
     for (krate, test) in [("cops-core", "loom"), ("cops-uintr", "loom_queue")] {
         let mut c = cargo();
-        c.args(["test", "--release", "-p", krate, "--test", test, "--target-dir", "target/loom"])
-            .env("RUSTFLAGS", "--cfg loom")
-            .env("LOOM_MAX_PREEMPTIONS", "2");
+        c.args([
+            "test",
+            "--release",
+            "-p",
+            krate,
+            "--test",
+            test,
+            "--target-dir",
+            "target/loom",
+        ])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("LOOM_MAX_PREEMPTIONS", "2");
         cargo_test(report, &format!("loom models ({krate})"), &mut c, 900);
     }
 }
@@ -101,7 +150,9 @@ fn loom(report: &mut Report) {
 /// Miri on the crates with unsafe cores, when the nightly component exists.
 fn miri(report: &mut Report) {
     if !tools::have_miri() {
-        println!("xtask: skipping Miri: run `rustup component add miri rust-src --toolchain nightly` to enable it");
+        println!(
+            "xtask: skipping Miri: run `rustup component add miri rust-src --toolchain nightly` to enable it"
+        );
         return;
     }
     for krate in ["cops-core", "cops-uintr"] {
@@ -110,7 +161,15 @@ fn miri(report: &mut Report) {
         // `+nightly` selects the toolchain that has Miri.
         let mut c = Command::new("cargo");
         c.current_dir(tools::root())
-            .args(["+nightly", "miri", "test", "-p", krate, "--features", &format!("{krate}/std")])
+            .args([
+                "+nightly",
+                "miri",
+                "test",
+                "-p",
+                krate,
+                "--features",
+                &format!("{krate}/std"),
+            ])
             .env("MIRIFLAGS", "-Zmiri-ignore-leaks")
             .env("PROPTEST_CASES", "4")
             .env_remove("RUSTUP_TOOLCHAIN")

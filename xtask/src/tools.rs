@@ -9,7 +9,10 @@ pub const RISCV_TARGET: &str = "riscv64gc-unknown-none-elf";
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `cargo` as invoked by this xtask (same toolchain).
@@ -21,13 +24,22 @@ pub fn cargo() -> Command {
 
 /// Run `cmd`, inheriting output; `Err` names the command on failure.
 pub fn run(cmd: &mut Command) -> Result<(), String> {
-    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{cmd:?} exited with {status}")) }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} exited with {status}"))
+    }
 }
 
 /// Run `cmd`, capturing stdout+stderr (also echoed), with a wall-clock limit.
 /// Returns (success, exit code, combined output).
-pub fn run_captured(cmd: &mut Command, limit: Duration) -> Result<(bool, Option<i32>, String), String> {
+pub fn run_captured(
+    cmd: &mut Command,
+    limit: Duration,
+) -> Result<(bool, Option<i32>, String), String> {
     let out_file = tempfile("out")?;
     let f = std::fs::File::create(&out_file).map_err(|e| e.to_string())?;
     let f2 = f.try_clone().map_err(|e| e.to_string())?;
@@ -54,7 +66,11 @@ pub fn run_captured(cmd: &mut Command, limit: Duration) -> Result<(bool, Option<
     print!("{text}");
     match status {
         Some(s) => Ok((s.success(), s.code(), text)),
-        None => Ok((false, None, format!("{text}\n[xtask: killed after {limit:?}]"))),
+        None => Ok((
+            false,
+            None,
+            format!("{text}\n[xtask: killed after {limit:?}]"),
+        )),
     }
 }
 
@@ -68,9 +84,14 @@ fn tempfile(tag: &str) -> Result<PathBuf, String> {
 
 /// Make sure the RISC-V target is installed (rustup, seconds).
 pub fn ensure_riscv_target() -> Result<(), String> {
-    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     if let Ok(out) = &out {
-        if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == RISCV_TARGET) {
+        if String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == RISCV_TARGET)
+        {
             return Ok(());
         }
     }
@@ -90,7 +111,11 @@ pub fn ensure_qemu() -> Result<(), String> {
         return Err(format!("qemu-system-riscv64 not found; {hint}"));
     }
     println!("xtask: installing qemu-system-misc");
-    let sudo = if is_root() { vec![] } else { vec!["sudo", "-n"] };
+    let sudo = if is_root() {
+        vec![]
+    } else {
+        vec!["sudo", "-n"]
+    };
     let apt = |args: &[&str]| {
         let mut argv: Vec<&str> = sudo.clone();
         argv.push("apt-get");
@@ -99,9 +124,24 @@ pub fn ensure_qemu() -> Result<(), String> {
         c.args(&argv[1..]).env("DEBIAN_FRONTEND", "noninteractive");
         run(&mut c)
     };
-    apt(&["update", "-q"]).and_then(|_| apt(&["install", "-y", "-q", "--no-install-recommends", "qemu-system-misc"]))
+    apt(&["update", "-q"])
+        .and_then(|_| {
+            apt(&[
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "qemu-system-misc",
+            ])
+        })
         .map_err(|e| format!("{e}; {hint}"))?;
-    if have("qemu-system-riscv64") { Ok(()) } else { Err(format!("install finished but qemu-system-riscv64 is missing; {hint}")) }
+    if have("qemu-system-riscv64") {
+        Ok(())
+    } else {
+        Err(format!(
+            "install finished but qemu-system-riscv64 is missing; {hint}"
+        ))
+    }
 }
 
 /// Whether the nightly toolchain has Miri.
@@ -116,9 +156,16 @@ pub fn have_miri() -> bool {
 
 /// Whether `prog` is on PATH.
 pub fn have(prog: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {prog}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }

@@ -23,10 +23,22 @@ pub fn build_image(target: &str) -> Result<PathBuf, String> {
         flags += " -C link-arg=-pie -C link-arg=--no-dynamic-linker -C link-arg=-zseparate-code -C link-arg=-zrelro -C link-arg=-znow";
     }
     let mut c = cargo();
-    c.args(["build", "--release", "--manifest-path", MANIFEST, "--target", target, "--target-dir", "target/vdso"])
-        .env("RUSTFLAGS", flags);
+    c.args([
+        "build",
+        "--release",
+        "--manifest-path",
+        MANIFEST,
+        "--target",
+        target,
+        "--target-dir",
+        "target/vdso",
+    ])
+    .env("RUSTFLAGS", flags);
     tools::run(&mut c)?;
-    Ok(root().join("target/vdso").join(target).join("release/cops-vdso-image"))
+    Ok(root()
+        .join("target/vdso")
+        .join(target)
+        .join("release/cops-vdso-image"))
 }
 
 /// The host image for `cargo test -p cops-vdso` (`COPS_VDSO_HOST_IMAGE`).
@@ -44,5 +56,8 @@ pub fn test(report: &mut Report) {
         report.fail("vdso image (riscv64)", 1, &e);
         return;
     }
-    report.check("vdso image (riscv64, position independent)", build_image(RISCV_TARGET).map(drop));
+    report.check(
+        "vdso image (riscv64, position independent)",
+        build_image(RISCV_TARGET).map(drop),
+    );
 }

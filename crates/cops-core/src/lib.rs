@@ -98,8 +98,8 @@ pub use future::{CurrentId, YieldNow, current_id, yield_now};
 pub use id::{CoroutineId, CoroutineKind, Error, Priority};
 pub use platform::{NoPlatform, Platform, Worker};
 pub use raw::CoroutineState;
-pub use spawn::{CoroutineStorage, ExecutorOps};
 #[cfg(feature = "alloc")]
 pub use spawn::{Cancelled, JoinHandle, spawn_boxed};
+pub use spawn::{CoroutineStorage, ExecutorOps};
 #[cfg(feature = "std")]
 pub use std_platform::StdPlatform;

@@ -10,7 +10,9 @@ pub(crate) use loom::{
 };
 
 #[cfg(not(loom))]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use core::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 
 /// `UnsafeCell` with loom's closure API, so callers are written once.
 #[cfg(not(loom))]

@@ -10,7 +10,7 @@ use cops_core::switching::{SpaceSwitcher, Switching};
 use cops_core::view::{GlobalPriorityView, SpaceId};
 use cops_core::{
     Cancelled, CoroutineKind, CoroutineStorage, Error, Executor, NoPlatform, Priority, RunExit,
-    Storage, StdPlatform, current_id, yield_now,
+    StdPlatform, Storage, current_id, yield_now,
 };
 
 type Trace = Arc<Mutex<Vec<String>>>;
@@ -56,9 +56,13 @@ fn coroutine_reprioritises_itself_and_yields() {
     )
     .unwrap();
     let t = trace.clone();
-    exec.spawn(async move { log(&t, "other at 10") }, p(10)).unwrap();
+    exec.spawn(async move { log(&t, "other at 10") }, p(10))
+        .unwrap();
     exec.run_until_idle();
-    assert_eq!(taken(&trace), ["worker starts at 5", "other at 10", "worker resumes at 20"]);
+    assert_eq!(
+        taken(&trace),
+        ["worker starts at 5", "other at 10", "worker resumes at 20"]
+    );
 }
 
 #[test]
@@ -67,7 +71,10 @@ fn current_id_is_the_spawned_id() {
     let seen = Arc::new(Mutex::new(None));
     let s = seen.clone();
     let h = exec
-        .spawn(async move { *s.lock().unwrap() = Some((current_id().await, exec.current_id())) }, p(1))
+        .spawn(
+            async move { *s.lock().unwrap() = Some((current_id().await, exec.current_id())) },
+            p(1),
+        )
         .unwrap();
     let id = h.id();
     exec.run_until_idle();
@@ -93,13 +100,24 @@ fn join_handles_deliver_outputs_and_cancellation() {
     .unwrap();
     exec.run_until_idle();
     assert_eq!(answer.try_take(), Some(Ok(42)));
-    assert_eq!(exec.live(), 2, "the pending coroutine and its joiner are blocked");
+    assert_eq!(
+        exec.live(),
+        2,
+        "the pending coroutine and its joiner are blocked"
+    );
 
     exec.cancel(pending_id).unwrap();
     exec.run_until_idle();
-    assert_eq!(taken(&trace), [format!("joined: {:?}", Err::<u32, _>(Cancelled))]);
+    assert_eq!(
+        taken(&trace),
+        [format!("joined: {:?}", Err::<u32, _>(Cancelled))]
+    );
     assert_eq!(exec.live(), 0);
-    assert_eq!(exec.wake(pending_id), Err(Error::Stale), "the slot was recycled");
+    assert_eq!(
+        exec.wake(pending_id),
+        Err(Error::Stale),
+        "the slot was recycled"
+    );
 }
 
 /// A hand-written future: its type can be named in a `static`.
@@ -121,23 +139,33 @@ fn spawn_in_static_storage_needs_no_allocator() {
     static SLOT: CoroutineStorage<CountDone> = CoroutineStorage::new();
 
     let id = EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)).unwrap();
-    assert_eq!(EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)), Err(Error::NoSlot), "storage in use");
+    assert_eq!(
+        EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)),
+        Err(Error::NoSlot),
+        "storage in use"
+    );
     EXEC.run_until_idle();
     assert_eq!(DONE.load(SeqCst), 1);
     assert_eq!(EXEC.state(id), Err(Error::Stale));
     EXEC.spawn_in(&SLOT, CountDone(&DONE), p(0)).unwrap();
     EXEC.run_until_idle();
-    assert_eq!(DONE.load(SeqCst), 2, "the storage is reusable once its coroutine finished");
+    assert_eq!(
+        DONE.load(SeqCst),
+        2,
+        "the storage is reusable once its coroutine finished"
+    );
 }
 
 #[test]
 fn aging_bounds_the_wait_of_a_low_priority_coroutine() {
     let storage: &'static Storage<8> = Box::leak(Box::new(Storage::new()));
-    let exec: &'static Executor = Box::leak(Box::new(Executor::new(storage, NoPlatform).with_aging(4)));
+    let exec: &'static Executor =
+        Box::leak(Box::new(Executor::new(storage, NoPlatform).with_aging(4)));
     let low_ran_at = Arc::new(AtomicUsize::new(usize::MAX));
     let steps = Arc::new(AtomicUsize::new(0));
     let (l, s) = (low_ran_at.clone(), steps.clone());
-    exec.spawn(async move { l.store(s.load(SeqCst), SeqCst) }, p(60)).unwrap();
+    exec.spawn(async move { l.store(s.load(SeqCst), SeqCst) }, p(60))
+        .unwrap();
     let s = steps.clone();
     exec.spawn(
         async move {
@@ -152,13 +180,18 @@ fn aging_bounds_the_wait_of_a_low_priority_coroutine() {
     .unwrap();
     exec.run_until_idle();
     let at = low_ran_at.load(SeqCst);
-    assert!(at < 4, "low-priority coroutine waited {at} steps with aging every 4 picks");
+    assert!(
+        at < 4,
+        "low-priority coroutine waited {at} steps with aging every 4 picks"
+    );
 
     // Without aging the same load starves it until the busy one finishes.
     let plain = Executor::leak(8, NoPlatform);
     let (l, s) = (low_ran_at.clone(), Arc::new(AtomicUsize::new(0)));
     let s2 = s.clone();
-    plain.spawn(async move { l.store(s2.load(SeqCst), SeqCst) }, p(60)).unwrap();
+    plain
+        .spawn(async move { l.store(s2.load(SeqCst), SeqCst) }, p(60))
+        .unwrap();
     plain
         .spawn(
             async move {
@@ -247,7 +280,12 @@ fn switching_coroutine_follows_the_most_urgent_space() {
     let trace = Trace::default();
     let t = trace.clone();
     // A kernel coroutine more urgent than every space runs before any entry.
-    exec.spawn_kind(async move { log(&t, "kernel work") }, p(1), CoroutineKind::Syscall).unwrap();
+    exec.spawn_kind(
+        async move { log(&t, "kernel work") },
+        p(1),
+        CoroutineKind::Syscall,
+    )
+    .unwrap();
     assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(1)));
     assert_eq!(taken(&trace), ["kernel work"]);
     assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(5)));

@@ -89,7 +89,13 @@ impl Drop for Gate {
 
 fn gate(ready_at_once: bool) -> (Gate, Arc<Probe>) {
     let probe = Arc::new(Probe::default());
-    (Gate { probe: probe.clone(), ready_at_once }, probe)
+    (
+        Gate {
+            probe: probe.clone(),
+            ready_at_once,
+        },
+        probe,
+    )
 }
 
 /// Spawn a gate and poll it once, leaving it BLOCKED.
@@ -123,8 +129,18 @@ fn wake_vs_poll_returning_pending() {
         let woke = waker_side.join().unwrap();
         exec.run_until_idle();
 
-        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
-        assert_eq!(exec.live(), 0, "wake lost: {:?} {:?} polls={}", exec.state(id), woke, probe.polls.load(SeqCst));
+        assert!(
+            matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)),
+            "{woke:?}"
+        );
+        assert_eq!(
+            exec.live(),
+            0,
+            "wake lost: {:?} {:?} polls={}",
+            exec.state(id),
+            woke,
+            probe.polls.load(SeqCst)
+        );
         assert!(probe.polls.load(SeqCst) <= 2);
         assert_eq!(probe.dropped.load(SeqCst), 1);
     });
@@ -149,7 +165,10 @@ fn two_workers_pop_one_level() {
         let theirs = other.join().unwrap();
         exec.run_until_idle();
 
-        assert!(mine.is_some(), "a worker found the level empty while two were queued");
+        assert!(
+            mine.is_some(),
+            "a worker found the level empty while two were queued"
+        );
         assert_ne!(mine, theirs, "one coroutine picked by both workers");
         assert_eq!(pa.polls.load(SeqCst), 1);
         assert_eq!(pb.polls.load(SeqCst), 1);
@@ -179,7 +198,10 @@ fn wake_vs_set_priority() {
         assert_eq!(exec.highest_ready(), Some(prio(2)));
         assert_eq!(exec.scheduler().ready_bitmap(), 1 << 2);
         let step = exec.poll_next().unwrap();
-        assert_eq!((step.id, step.priority, step.outcome), (id, prio(2), Outcome::Completed));
+        assert_eq!(
+            (step.id, step.priority, step.outcome),
+            (id, prio(2), Outcome::Completed)
+        );
         assert!(exec.poll_next().is_none(), "queued twice");
     });
 }
@@ -200,7 +222,10 @@ fn wake_vs_cancel() {
         let woke = waker_side.join().unwrap();
         exec.run_until_idle();
 
-        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert!(
+            matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)),
+            "{woke:?}"
+        );
         assert_eq!(probe.polls.load(SeqCst), 1, "polled after cancel");
         assert_eq!(probe.dropped.load(SeqCst), 1);
         assert_eq!(exec.live(), 0);
@@ -224,7 +249,10 @@ fn wake_vs_complete() {
         let woke = waker_side.join().unwrap();
 
         assert_eq!(step.outcome, Outcome::Completed);
-        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert!(
+            matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)),
+            "{woke:?}"
+        );
         assert!(exec.poll_next().is_none(), "completed coroutine re-queued");
         assert_eq!(probe.polls.load(SeqCst), 1);
         assert_eq!(exec.live(), 0);
@@ -257,9 +285,16 @@ fn stale_wake_after_slot_reuse() {
 
         assert_eq!(new.index(), old.index(), "capacity 1: the slot is reused");
         assert_ne!(new, old);
-        assert!(matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)), "{woke:?}");
+        assert!(
+            matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)),
+            "{woke:?}"
+        );
         assert_eq!(exec.wake(old), Err(Error::Stale));
-        assert_eq!(exec.state(new), Ok(CoroutineState::Blocked), "stale wake reached the new occupant");
+        assert_eq!(
+            exec.state(new),
+            Ok(CoroutineState::Blocked),
+            "stale wake reached the new occupant"
+        );
         assert!(exec.poll_next().is_none());
         assert_eq!(probe.polls.load(SeqCst), 1);
         // Let loom check that nothing leaked: drop the new occupant.

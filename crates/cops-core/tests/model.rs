@@ -119,8 +119,17 @@ impl Harness {
                     return;
                 }
                 let id = r.expect("spawn with a free slot").id();
-                assert!(self.all.iter().all(|m| m.id != id), "an id was handed out twice");
-                self.all.push(Model { id, level, life: Life::Blocked, cancel: false, control });
+                assert!(
+                    self.all.iter().all(|m| m.id != id),
+                    "an id was handed out twice"
+                );
+                self.all.push(Model {
+                    id,
+                    level,
+                    life: Life::Blocked,
+                    cancel: false,
+                    control,
+                });
                 self.enqueue(self.all.len() - 1);
             }
             Op::Wake(n, via_waker) => {
@@ -130,7 +139,11 @@ impl Harness {
                     (true, Some(w)) => w.wake(),
                     _ => {
                         let r = exec.wake(self.all[i].id);
-                        let want = if self.all[i].life == Life::Done { Err(Error::Stale) } else { Ok(()) };
+                        let want = if self.all[i].life == Life::Done {
+                            Err(Error::Stale)
+                        } else {
+                            Ok(())
+                        };
                         assert_eq!(r, want, "wake of {:?}", self.all[i].life);
                     }
                 }
@@ -184,7 +197,11 @@ impl Harness {
                 };
                 let got = got.expect("a coroutine is queued but none was picked");
                 let m = &mut self.all[i];
-                assert_eq!((got.id, got.priority.level()), (m.id, m.level), "wrong pick");
+                assert_eq!(
+                    (got.id, got.priority.level()),
+                    (m.id, m.level),
+                    "wrong pick"
+                );
                 let finish = m.control.lock().unwrap().finish;
                 let outcome = if m.cancel {
                     Outcome::Cancelled

@@ -27,6 +27,36 @@ pub struct VdsoPlatform {
     pub alloc_cpu: extern "C" fn(ctx: *const c_void, n: usize) -> isize,
 }
 
+extern "C" fn cpu_zero(_: *const c_void) -> usize {
+    0
+}
+extern "C" fn spin(_: *const c_void) {
+    core::hint::spin_loop();
+}
+extern "C" fn nothing(_: *const c_void) {}
+extern "C" fn ignore_level(_: *const c_void, _: u8) {}
+extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {
+    false
+}
+extern "C" fn no_cpus(_: *const c_void, _: usize) -> isize {
+    cops_core::Error::Unsupported.code() as isize
+}
+
+impl VdsoPlatform {
+    /// One CPU and every default (the vDSO's `cops_core::NoPlatform`):
+    /// for executors driven by `poll_next` loops (tests, benchmarks).
+    pub const SINGLE_CPU: VdsoPlatform = VdsoPlatform {
+        ctx: core::ptr::null(),
+        cpu_id: cpu_zero,
+        idle: spin,
+        notify: nothing,
+        publish_priority: ignore_level,
+        running_priority: ignore_level,
+        should_yield: never_yield,
+        alloc_cpu: no_cpus,
+    };
+}
+
 // SAFETY: the callbacks' contract (as `cops_core::Platform`'s) makes them
 // callable from any CPU; `ctx` is the binding's shared, `Sync` state.
 unsafe impl Send for VdsoPlatform {}
@@ -66,11 +96,18 @@ pub struct VdsoTable {
     pub _reserved: u32,
     /// Build an executor in `area` (`len` bytes, `state_align`-aligned) with
     /// as many slots as fit; null if it is too small.
-    pub init: unsafe extern "C" fn(area: *mut u8, len: usize, platform: &VdsoPlatform) -> *const State,
+    pub init:
+        unsafe extern "C" fn(area: *mut u8, len: usize, platform: &VdsoPlatform) -> *const State,
     /// Spawn a type-erased coroutine (`data`, `vtable` as in
     /// `RawCoroutine`); returns its id, or a negative error code (the
     /// coroutine was not taken).
-    pub spawn: unsafe extern "C" fn(state: *const State, data: *mut c_void, vtable: *const c_void, level: u8, kind: u8) -> i64,
+    pub spawn: unsafe extern "C" fn(
+        state: *const State,
+        data: *mut c_void,
+        vtable: *const c_void,
+        level: u8,
+        kind: u8,
+    ) -> i64,
     /// One scheduling step on the calling CPU; false if nothing was ready.
     pub poll_next: unsafe extern "C" fn(state: *const State, out: &mut PolledRepr) -> bool,
     /// Worker loop: 0 all done, 1 the platform asked to yield.
@@ -104,7 +141,10 @@ impl core::fmt::Display for AbiError {
         match self {
             Self::BadMagic(m) => write!(f, "not a cops vDSO (magic {m:#x})"),
             Self::Version { image, binding } => {
-                write!(f, "cops vDSO ABI version {image}, but this program was built for version {binding}")
+                write!(
+                    f,
+                    "cops vDSO ABI version {image}, but this program was built for version {binding}"
+                )
             }
             Self::Layout(what) => write!(f, "cops vDSO layout mismatch: {what}"),
         }
@@ -118,11 +158,26 @@ impl VdsoTable {
             return Err(AbiError::BadMagic(self.magic));
         }
         if self.version != VERSION {
-            return Err(AbiError::Version { image: self.version, binding: VERSION });
+            return Err(AbiError::Version {
+                image: self.version,
+                binding: VERSION,
+            });
         }
-        let expect = |ok: bool, what| if ok { Ok(()) } else { Err(AbiError::Layout(what)) };
-        expect(self.table_size as usize == size_of::<VdsoTable>(), "table size")?;
-        expect(self.platform_size as usize == size_of::<VdsoPlatform>(), "platform size")?;
+        let expect = |ok: bool, what| {
+            if ok {
+                Ok(())
+            } else {
+                Err(AbiError::Layout(what))
+            }
+        };
+        expect(
+            self.table_size as usize == size_of::<VdsoTable>(),
+            "table size",
+        )?;
+        expect(
+            self.platform_size as usize == size_of::<VdsoPlatform>(),
+            "platform size",
+        )?;
         expect(
             self.coroutine_size as usize == size_of::<cops_core::raw::RawCoroutine>(),
             "coroutine size",

@@ -5,7 +5,8 @@ use core::ffi::c_void;
 
 use cops_core::raw::RawCoroutine;
 use cops_core::{
-    CoroutineId, CoroutineKind, CoroutineState, Error, JoinHandle, ExecutorOps, Outcome, Polled, Priority, RunExit,
+    CoroutineId, CoroutineKind, CoroutineState, Error, ExecutorOps, JoinHandle, Outcome, Polled,
+    Priority, RunExit,
 };
 
 use crate::abi::{AbiError, PolledRepr, State, VdsoPlatform, VdsoTable};
@@ -53,7 +54,11 @@ unsafe impl Send for VdsoExecutor {}
 unsafe impl Sync for VdsoExecutor {}
 
 fn result(code: i32) -> Result<(), Error> {
-    if code == 0 { Ok(()) } else { Err(Error::from_code(code).unwrap_or(Error::BadId)) }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_code(code).unwrap_or(Error::BadId))
+    }
 }
 
 impl VdsoExecutor {
@@ -62,15 +67,27 @@ impl VdsoExecutor {
     /// # Safety
     /// `area` is used by nothing else for the rest of the program, and is
     /// aligned to the table's `state_align`.
-    pub unsafe fn new(vdso: Vdso, area: &'static mut [u8], platform: &'static VdsoPlatform) -> Result<Self, Error> {
+    pub unsafe fn new(
+        vdso: Vdso,
+        area: &'static mut [u8],
+        platform: &'static VdsoPlatform,
+    ) -> Result<Self, Error> {
         let table = vdso.table();
         // SAFETY: per the contract; the image writes only inside `area`.
         let state = unsafe { (table.init)(area.as_mut_ptr(), area.len(), platform) };
-        if state.is_null() { Err(Error::NoSlot) } else { Ok(Self { table, state }) }
+        if state.is_null() {
+            Err(Error::NoSlot)
+        } else {
+            Ok(Self { table, state })
+        }
     }
 
     /// Spawn `future` at `priority`, as `Executor::spawn`.
-    pub fn spawn<F>(&'static self, future: F, priority: Priority) -> Result<JoinHandle<F::Output>, Error>
+    pub fn spawn<F>(
+        &'static self,
+        future: F,
+        priority: Priority,
+    ) -> Result<JoinHandle<F::Output>, Error>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -114,7 +131,11 @@ impl VdsoExecutor {
     pub fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
         // SAFETY: as `wake`.
         let r = unsafe { (self.table.priority)(self.state, id.to_raw()) };
-        if r < 0 { Err(Error::from_code(r).unwrap_or(Error::BadId)) } else { Priority::new(r as u8).ok_or(Error::BadPriority) }
+        if r < 0 {
+            Err(Error::from_code(r).unwrap_or(Error::BadId))
+        } else {
+            Priority::new(r as u8).ok_or(Error::BadPriority)
+        }
     }
 
     /// As `Executor::state`.
@@ -195,13 +216,22 @@ impl ExecutorOps for VdsoExecutor {
         let (data, vtable) = coroutine.into_parts();
         // SAFETY: as `wake`; the parts are a valid `RawCoroutine`'s.
         let r = unsafe {
-            (self.table.spawn)(self.state, data as *mut c_void, vtable as *const _ as *const c_void, priority.level(), kind as u8)
+            (self.table.spawn)(
+                self.state,
+                data as *mut c_void,
+                vtable as *const _ as *const c_void,
+                priority.level(),
+                kind as u8,
+            )
         };
         if r >= 0 {
             Ok(CoroutineId::from_raw(r as u64))
         } else {
             // SAFETY: the image did not take it: rebuild it from its own parts.
-            Err((Error::from_code(r as i32).unwrap_or(Error::NoSlot), unsafe { RawCoroutine::new(data, vtable) }))
+            Err((
+                Error::from_code(r as i32).unwrap_or(Error::NoSlot),
+                unsafe { RawCoroutine::new(data, vtable) },
+            ))
         }
     }
     fn wake(&self, id: CoroutineId) -> Result<(), Error> {

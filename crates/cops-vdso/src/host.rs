@@ -33,16 +33,32 @@ pub fn map(bytes: &[u8]) -> Result<Mapped, String> {
     }
     // SAFETY: `span` writable bytes at `base`, ours.
     let dst = unsafe { core::slice::from_raw_parts_mut(base as *mut u8, span) };
-    image.load(dst, base as usize).map_err(|e| format!("load: {e:?}"))?;
+    image
+        .load(dst, base as usize)
+        .map_err(|e| format!("load: {e:?}"))?;
     for seg in image.segments() {
-        let prot = if seg.exec { libc::PROT_READ | libc::PROT_EXEC } else { libc::PROT_READ };
+        let prot = if seg.exec {
+            libc::PROT_READ | libc::PROT_EXEC
+        } else {
+            libc::PROT_READ
+        };
         // SAFETY: a page range inside our mapping.
-        let r = unsafe { libc::mprotect((base as usize + seg.range.start) as *mut libc::c_void, seg.range.len(), prot) };
+        let r = unsafe {
+            libc::mprotect(
+                (base as usize + seg.range.start) as *mut libc::c_void,
+                seg.range.len(),
+                prot,
+            )
+        };
         if r != 0 {
             return Err("mprotect failed".into());
         }
     }
-    Ok(Mapped { base: base as usize, span, entry: base as usize + image.entry() })
+    Ok(Mapped {
+        base: base as usize,
+        span,
+        entry: base as usize + image.entry(),
+    })
 }
 
 /// Map `bytes` and check its table.

@@ -6,7 +6,10 @@ use core::ffi::c_void;
 use core::mem::{align_of, size_of};
 
 use cops_core::raw::{CoroutineCell, CoroutineVTable, RawCoroutine, SchedSlot};
-use cops_core::{CoroutineId, CoroutineKind, CoroutineState, Executor, Outcome, Platform, Priority, RunExit, Worker};
+use cops_core::{
+    CoroutineId, CoroutineKind, CoroutineState, Executor, Outcome, Platform, Priority, RunExit,
+    Worker,
+};
 
 use crate::abi::{MAGIC, PolledRepr, State, VERSION, VdsoPlatform, VdsoTable};
 
@@ -38,7 +41,11 @@ impl Platform for VdsoPlatform {
     fn alloc_cpu(&self, _worker: &'static dyn Worker, n: usize) -> Result<usize, cops_core::Error> {
         // The binding's CPUs call the table's `run` on this same state.
         let r = (self.alloc_cpu)(self.ctx, n);
-        if r >= 0 { Ok(r as usize) } else { Err(cops_core::Error::from_code(r as i32).unwrap_or(cops_core::Error::Unsupported)) }
+        if r >= 0 {
+            Ok(r as usize)
+        } else {
+            Err(cops_core::Error::from_code(r as i32).unwrap_or(cops_core::Error::Unsupported))
+        }
     }
 }
 
@@ -59,7 +66,8 @@ fn code(r: Result<(), cops_core::Error>) -> i32 {
 }
 
 unsafe extern "C" fn init(area: *mut u8, len: usize, platform: &VdsoPlatform) -> *const State {
-    let header = size_of::<Exec>().next_multiple_of(align_of::<SchedSlot>().max(align_of::<CoroutineCell>()));
+    let header = size_of::<Exec>()
+        .next_multiple_of(align_of::<SchedSlot>().max(align_of::<CoroutineCell>()));
     if (area as usize) % align_of::<Exec>() != 0 || len < header + SLOT_SIZE {
         return core::ptr::null();
     }
@@ -88,8 +96,16 @@ unsafe extern "C" fn init(area: *mut u8, len: usize, platform: &VdsoPlatform) ->
     area as *const State
 }
 
-unsafe extern "C" fn spawn(state: *const State, data: *mut c_void, vtable: *const c_void, level: u8, kind: u8) -> i64 {
-    let Some(p) = Priority::new(level) else { return cops_core::Error::BadPriority.code() as i64 };
+unsafe extern "C" fn spawn(
+    state: *const State,
+    data: *mut c_void,
+    vtable: *const c_void,
+    level: u8,
+    kind: u8,
+) -> i64 {
+    let Some(p) = Priority::new(level) else {
+        return cops_core::Error::BadPriority.code() as i64;
+    };
     let kind = match kind {
         1 => CoroutineKind::Switching,
         2 => CoroutineKind::Syscall,
@@ -112,7 +128,9 @@ unsafe extern "C" fn spawn(state: *const State, data: *mut c_void, vtable: *cons
 
 unsafe extern "C" fn poll_next(state: *const State, out: &mut PolledRepr) -> bool {
     // SAFETY: see `exec`.
-    let Some(p) = unsafe { exec(state) }.poll_next() else { return false };
+    let Some(p) = unsafe { exec(state) }.poll_next() else {
+        return false;
+    };
     *out = PolledRepr {
         id: p.id.to_raw(),
         level: p.priority.level(),
@@ -139,7 +157,9 @@ unsafe extern "C" fn wake(state: *const State, id: u64) -> i32 {
 }
 
 unsafe extern "C" fn set_priority(state: *const State, id: u64, level: u8) -> i32 {
-    let Some(p) = Priority::new(level) else { return cops_core::Error::BadPriority.code() };
+    let Some(p) = Priority::new(level) else {
+        return cops_core::Error::BadPriority.code();
+    };
     // SAFETY: see `exec`.
     code(unsafe { exec(state) }.set_priority(CoroutineId::from_raw(id), p))
 }
@@ -151,7 +171,9 @@ unsafe extern "C" fn cancel(state: *const State, id: u64) -> i32 {
 
 unsafe extern "C" fn priority(state: *const State, id: u64) -> i32 {
     // SAFETY: see `exec`.
-    unsafe { exec(state) }.priority(CoroutineId::from_raw(id)).map_or_else(cops_core::Error::code, |p| p.level() as i32)
+    unsafe { exec(state) }
+        .priority(CoroutineId::from_raw(id))
+        .map_or_else(cops_core::Error::code, |p| p.level() as i32)
 }
 
 unsafe extern "C" fn coroutine_state(state: *const State, id: u64) -> i32 {
@@ -167,7 +189,9 @@ unsafe extern "C" fn coroutine_state(state: *const State, id: u64) -> i32 {
 
 unsafe extern "C" fn current_id(state: *const State) -> u64 {
     // SAFETY: see `exec`.
-    unsafe { exec(state) }.current_id().map_or(u64::MAX, CoroutineId::to_raw)
+    unsafe { exec(state) }
+        .current_id()
+        .map_or(u64::MAX, CoroutineId::to_raw)
 }
 
 unsafe extern "C" fn highest_ready(state: *const State) -> u8 {

@@ -71,7 +71,9 @@ impl<'a> Image<'a> {
         for ph in elf.program_iter() {
             match ph.get_type() {
                 Ok(PType::Load) => {}
-                Ok(PType::Tls) | Ok(PType::Interp) => return Err(LoadError::Malformed("TLS or interpreter")),
+                Ok(PType::Tls) | Ok(PType::Interp) => {
+                    return Err(LoadError::Malformed("TLS or interpreter"));
+                }
                 _ => continue,
             }
             let range = page_range(ph.virtual_addr() as usize, ph.mem_size() as usize);
@@ -83,10 +85,19 @@ impl<'a> Image<'a> {
                 return Err(LoadError::Malformed("too many segments"));
             }
             span = span.max(range.end);
-            segments[n] = Some(Segment { range, exec: ph.flags().is_execute(), relro: inside_relro });
+            segments[n] = Some(Segment {
+                range,
+                exec: ph.flags().is_execute(),
+                relro: inside_relro,
+            });
             n += 1;
         }
-        let image = Self { elf, segments, relro, span };
+        let image = Self {
+            elf,
+            segments,
+            relro,
+            span,
+        };
         image.for_each_relocation(|_, _| Ok(()))?;
         Ok(image)
     }
@@ -113,7 +124,10 @@ impl<'a> Image<'a> {
 
     /// Visit every relocation as (offset, addend), checking that it is
     /// relative and lands in RELRO.
-    fn for_each_relocation(&self, mut f: impl FnMut(usize, i64) -> Result<(), LoadError>) -> Result<(), LoadError> {
+    fn for_each_relocation(
+        &self,
+        mut f: impl FnMut(usize, i64) -> Result<(), LoadError>,
+    ) -> Result<(), LoadError> {
         for section in self.elf.section_iter() {
             match section.get_data(&self.elf) {
                 Ok(SectionData::Rela64(relas)) => {
@@ -128,7 +142,9 @@ impl<'a> Image<'a> {
                         f(offset, r.get_addend() as i64)?;
                     }
                 }
-                Ok(SectionData::Rel64(_)) | Ok(SectionData::Rel32(_)) | Ok(SectionData::Rela32(_)) => {
+                Ok(SectionData::Rel64(_))
+                | Ok(SectionData::Rel32(_))
+                | Ok(SectionData::Rela32(_)) => {
                     return Err(LoadError::Relocation(0));
                 }
                 _ => {}
@@ -143,9 +159,19 @@ impl<'a> Image<'a> {
         let dst = dst.get_mut(..self.span).ok_or(LoadError::TooSmall)?;
         dst.fill(0);
         let file = self.elf.input;
-        for ph in self.elf.program_iter().filter(|ph| ph.get_type() == Ok(PType::Load)) {
-            let (va, off, len) = (ph.virtual_addr() as usize, ph.offset() as usize, ph.file_size() as usize);
-            let src = file.get(off..off + len).ok_or(LoadError::Malformed("segment past end of file"))?;
+        for ph in self
+            .elf
+            .program_iter()
+            .filter(|ph| ph.get_type() == Ok(PType::Load))
+        {
+            let (va, off, len) = (
+                ph.virtual_addr() as usize,
+                ph.offset() as usize,
+                ph.file_size() as usize,
+            );
+            let src = file
+                .get(off..off + len)
+                .ok_or(LoadError::Malformed("segment past end of file"))?;
             dst[va..va + len].copy_from_slice(src);
         }
         self.for_each_relocation(|offset, addend| {

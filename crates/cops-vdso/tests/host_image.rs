@@ -5,7 +5,6 @@
 //! `cargo xtask vdso-image && COPS_VDSO_HOST_IMAGE=target/vdso/x86_64-unknown-linux-gnu/release/cops-vdso-image cargo test -p cops-vdso`
 #![cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
 
-use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
 
 use cops_core::{Error, Priority};
@@ -15,40 +14,22 @@ use cops_vdso::host;
 use cops_vdso::loader::{Image, LoadError};
 
 fn image_bytes() -> Vec<u8> {
-    let path = std::env::var("COPS_VDSO_HOST_IMAGE")
-        .expect("COPS_VDSO_HOST_IMAGE is not set: run `cargo xtask test` (it builds the host image first)");
+    let path = std::env::var("COPS_VDSO_HOST_IMAGE").expect(
+        "COPS_VDSO_HOST_IMAGE is not set: run `cargo xtask test` (it builds the host image first)",
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read the host image {path}: {e}"))
 }
 
-extern "C" fn cpu0(_: *const c_void) -> usize {
-    0
-}
-extern "C" fn nothing(_: *const c_void) {}
-extern "C" fn ignore_level(_: *const c_void, _: u8) {}
-extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {
-    false
-}
-extern "C" fn no_cpus(_: *const c_void, _: usize) -> isize {
-    Error::Unsupported.code() as isize
-}
-
-static PLATFORM: VdsoPlatform = VdsoPlatform {
-    ctx: std::ptr::null(),
-    cpu_id: cpu0,
-    idle: nothing,
-    notify: nothing,
-    publish_priority: ignore_level,
-    running_priority: ignore_level,
-    should_yield: never_yield,
-    alloc_cpu: no_cpus,
-};
+static PLATFORM: VdsoPlatform = VdsoPlatform::SINGLE_CPU;
 
 fn executor(vdso: Vdso) -> &'static VdsoExecutor {
     let area: &'static mut [u64] = Box::leak(vec![0u64; 64 * 1024 / 8].into_boxed_slice());
     // SAFETY: a leaked, 8-aligned area used by nothing else.
     let area = unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, 64 * 1024) };
     // SAFETY: as above.
-    Box::leak(Box::new(unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap()))
+    Box::leak(Box::new(
+        unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap(),
+    ))
 }
 
 /// Spawn three coroutines out of order, re-prioritise one, wake one by id,
@@ -58,10 +39,20 @@ fn drive(exec: &'static VdsoExecutor) -> Vec<&'static str> {
     let mut ids = Vec::new();
     for (name, level) in [("low", 40u8), ("high", 2), ("mid", 20)] {
         let log = log.clone();
-        ids.push(exec.spawn(async move { log.lock().unwrap().push(name) }, Priority::new(level).unwrap()).unwrap().id());
+        ids.push(
+            exec.spawn(
+                async move { log.lock().unwrap().push(name) },
+                Priority::new(level).unwrap(),
+            )
+            .unwrap()
+            .id(),
+        );
     }
     exec.set_priority(ids[0], Priority::HIGHEST).unwrap(); // "low" now goes first
-    let blocked = exec.spawn(std::future::pending::<()>(), Priority::new(9).unwrap()).unwrap().id();
+    let blocked = exec
+        .spawn(std::future::pending::<()>(), Priority::new(9).unwrap())
+        .unwrap()
+        .id();
     assert_eq!(exec.highest_ready(), Some(Priority::HIGHEST));
     exec.run_until_idle();
     assert_eq!(exec.live(), 1);
@@ -69,7 +60,11 @@ fn drive(exec: &'static VdsoExecutor) -> Vec<&'static str> {
     exec.cancel(blocked).unwrap();
     exec.run_until_idle();
     assert_eq!(exec.live(), 0);
-    assert_eq!(exec.wake(ids[1]), Err(Error::Stale), "finished coroutine's id is rejected");
+    assert_eq!(
+        exec.wake(ids[1]),
+        Err(Error::Stale),
+        "finished coroutine's id is rejected"
+    );
     let order = log.lock().unwrap().clone();
     order
 }
@@ -82,7 +77,10 @@ fn one_image_runs_at_two_addresses() {
     assert_ne!(a.base, b.base);
     for (m, vdso) in [(a, vdso_a), (b, vdso_b)] {
         let table = vdso.table() as *const VdsoTable as usize;
-        assert!((m.base..m.base + m.span).contains(&table), "the table is the image's own");
+        assert!(
+            (m.base..m.base + m.span).contains(&table),
+            "the table is the image's own"
+        );
         assert_eq!(drive(executor(vdso)), ["low", "high", "mid"]);
     }
 }
@@ -95,15 +93,23 @@ fn a_forked_child_runs_its_copy() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0);
     if pid == 0 {
-        let ok = std::panic::catch_unwind(|| drive(exec) == ["low", "high", "mid"]).unwrap_or(false);
+        let ok =
+            std::panic::catch_unwind(|| drive(exec) == ["low", "high", "mid"]).unwrap_or(false);
         // SAFETY: ends the child without running the parent's test harness.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     let mut status = 0;
     // SAFETY: waits for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child status {status:#x}");
-    assert_eq!(drive(exec), ["low", "high", "mid"], "the parent's copy is untouched");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status:#x}"
+    );
+    assert_eq!(
+        drive(exec),
+        ["low", "high", "mid"],
+        "the parent's copy is untouched"
+    );
 }
 
 #[test]
@@ -119,7 +125,13 @@ fn a_table_of_another_version_is_refused() {
     let mut forged: VdsoTable = unsafe { std::ptr::read(table) };
     forged.version = VERSION + 1;
     let err = Vdso::from_table(Box::leak(Box::new(forged))).err().unwrap();
-    assert_eq!(err, AbiError::Version { image: VERSION + 1, binding: VERSION });
+    assert_eq!(
+        err,
+        AbiError::Version {
+            image: VERSION + 1,
+            binding: VERSION
+        }
+    );
     assert!(err.to_string().contains("ABI version"), "{err}");
 }
 
@@ -131,7 +143,10 @@ fn the_loader_refuses_writable_code() {
     let phnum = u16::from_le_bytes(bytes[0x38..0x3a].try_into().unwrap()) as usize;
     for i in 0..phnum {
         let ph = phoff + i * 56;
-        let (kind, flags) = (u32::from_le_bytes(bytes[ph..ph + 4].try_into().unwrap()), bytes[ph + 4]);
+        let (kind, flags) = (
+            u32::from_le_bytes(bytes[ph..ph + 4].try_into().unwrap()),
+            bytes[ph + 4],
+        );
         if kind == 1 && flags & 1 != 0 {
             bytes[ph + 4] |= 2; // PF_W
         }

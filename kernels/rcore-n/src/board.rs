@@ -29,7 +29,11 @@ mod imp {
     }
 
     pub fn shutdown(failure: bool, code: u32) -> ! {
-        let word = if failure { (code << 16) | 0x3333 } else { 0x5555 };
+        let word = if failure {
+            (code << 16) | 0x3333
+        } else {
+            0x5555
+        };
         // SAFETY: the finisher is identity-mapped; writing it stops QEMU.
         unsafe { write_volatile(FINISHER as *mut u32, word) };
         loop {

@@ -87,10 +87,18 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
         core::ptr::write_bytes(start, 0, len);
     }
     // SAFETY: OpenSBI passes a valid DTB, which stays mapped (identity RAM).
-    let fdt: fdt::Fdt<'static> = unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.expect("bad device tree");
-    let region = fdt.memory().regions().next().expect("no memory in the device tree");
+    let fdt: fdt::Fdt<'static> =
+        unsafe { fdt::Fdt::from_ptr(dtb as *const u8) }.expect("bad device tree");
+    let region = fdt
+        .memory()
+        .regions()
+        .next()
+        .expect("no memory in the device tree");
     let mem_end = region.starting_address as usize + region.size.unwrap_or(0);
-    let timebase = fdt.cpus().next().map_or(10_000_000, |c| c.timebase_frequency());
+    let timebase = fdt
+        .cpus()
+        .next()
+        .map_or(10_000_000, |c| c.timebase_frequency());
     TIMEBASE.store(timebase, Relaxed);
     // The DTB stays mapped (identity RAM) for the kernel's lifetime.
     let bootargs: &'static str = fdt.chosen().bootargs().unwrap_or("");

@@ -29,7 +29,11 @@ pub struct FdTable(Vec<Option<File>>);
 impl FdTable {
     /// stdin, stdout, stderr.
     pub fn new() -> Self {
-        Self(alloc::vec![Some(File::Stdin), Some(File::Stdout), Some(File::Stdout)])
+        Self(alloc::vec![
+            Some(File::Stdin),
+            Some(File::Stdout),
+            Some(File::Stdout)
+        ])
     }
 
     pub fn get(&self, fd: usize) -> Result<File, Errno> {
@@ -49,7 +53,11 @@ impl FdTable {
     }
 
     pub fn close(&mut self, fd: usize) -> Result<(), Errno> {
-        self.0.get_mut(fd).and_then(Option::take).map(|_| ()).ok_or(Errno::BadF)
+        self.0
+            .get_mut(fd)
+            .and_then(Option::take)
+            .map(|_| ())
+            .ok_or(Errno::BadF)
     }
 
     pub fn close_all(&mut self) {

@@ -34,7 +34,13 @@ impl Pipe {
             writers: spin::Mutex::new(1),
             changed: WaitQueue::new(),
         });
-        (Arc::new(PipeEnd { pipe: pipe.clone(), write: false }), Arc::new(PipeEnd { pipe, write: true }))
+        (
+            Arc::new(PipeEnd {
+                pipe: pipe.clone(),
+                write: false,
+            }),
+            Arc::new(PipeEnd { pipe, write: true }),
+        )
     }
 }
 
@@ -97,7 +103,11 @@ impl PipeEnd {
 
 impl Drop for PipeEnd {
     fn drop(&mut self) {
-        let count = if self.write { &self.pipe.writers } else { &self.pipe.readers };
+        let count = if self.write {
+            &self.pipe.writers
+        } else {
+            &self.pipe.readers
+        };
         *count.lock() -= 1;
         self.pipe.changed.notify_all();
     }

@@ -74,11 +74,20 @@ impl PageTable {
     /// when one is free.
     pub fn try_new() -> Option<Self> {
         if let Some(root) = FREE_ROOTS.lock().pop() {
-            return Some(Self { root, tables: Vec::new() });
+            return Some(Self {
+                root,
+                tables: Vec::new(),
+            });
         }
         let root = alloc_frame()?;
         let e = entries(root.pa());
-        let kernel = PteFlags::V | PteFlags::R | PteFlags::W | PteFlags::X | PteFlags::G | PteFlags::A | PteFlags::D;
+        let kernel = PteFlags::V
+            | PteFlags::R
+            | PteFlags::W
+            | PteFlags::X
+            | PteFlags::G
+            | PteFlags::A
+            | PteFlags::D;
         let ram = 0x8000_0000usize;
         for &base in crate::board::MMIO_GIGAPAGES.iter().chain([ram].iter()) {
             e[base / GIGA] = ((base >> 12) << 10) | kernel.bits();
@@ -86,7 +95,10 @@ impl PageTable {
         if let Some(vdso) = super::vdso::kernel_root_entry() {
             e[super::vdso::KERNEL_BASE / GIGA] = vdso;
         }
-        Some(Self { root, tables: Vec::new() })
+        Some(Self {
+            root,
+            tables: Vec::new(),
+        })
     }
 
     /// `satp` value for this table.
@@ -116,7 +128,8 @@ impl PageTable {
             }
             table = pte_pa(*e);
         }
-        entries(table)[(va >> 12) & 511] = ((pa >> 12) << 10) | (flags | PteFlags::V | PteFlags::A | PteFlags::D).bits();
+        entries(table)[(va >> 12) & 511] =
+            ((pa >> 12) << 10) | (flags | PteFlags::V | PteFlags::A | PteFlags::D).bits();
         Ok(())
     }
 
@@ -150,6 +163,8 @@ impl PageTable {
         }
         let e = entries(table)[(va >> 12) & 511];
         let flags = PteFlags::from_bits_truncate(e);
-        flags.contains(PteFlags::V).then(|| (pte_pa(e) + va % PAGE_SIZE, flags))
+        flags
+            .contains(PteFlags::V)
+            .then(|| (pte_pa(e) + va % PAGE_SIZE, flags))
     }
 }

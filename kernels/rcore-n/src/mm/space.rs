@@ -25,14 +25,21 @@ impl UserSpace {
     pub fn from_elf(elf: &[u8], view_pa: usize, view_len: usize) -> Result<(Self, usize)> {
         let file = xmas_elf::ElfFile::new(elf).map_err(|_| Errno::Inval)?;
         let table = PageTable::try_new().ok_or(Errno::NoMem)?;
-        let mut space = Self { table, pages: BTreeMap::new() };
+        let mut space = Self {
+            table,
+            pages: BTreeMap::new(),
+        };
         for ph in file.program_iter() {
             if ph.get_type() != Ok(Type::Load) || ph.mem_size() == 0 {
                 continue;
             }
             let (va, memsz) = (ph.virtual_addr() as usize, ph.mem_size() as usize);
             let (off, filesz) = (ph.offset() as usize, ph.file_size() as usize);
-            if va < PAGE_SIZE || va.checked_add(memsz).is_none_or(|end| end > layout::COPS_PAGE) {
+            if va < PAGE_SIZE
+                || va
+                    .checked_add(memsz)
+                    .is_none_or(|end| end > layout::COPS_PAGE)
+            {
                 return Err(Errno::Inval);
             }
             let data = elf.get(off..off + filesz).ok_or(Errno::Inval)?;
@@ -46,16 +53,26 @@ impl UserSpace {
             }
             space.copy_out_unchecked(va, data);
         }
-        space.map_new(layout::COPS_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
+        space.map_new(
+            layout::COPS_PAGE / PAGE_SIZE,
+            PteFlags::U | PteFlags::R | PteFlags::W,
+        )?;
         space.cops_page().fill(rcore_n_abi::NO_PRIORITY); // nothing ready or running yet
         super::vdso::map_user(&mut space.table).map_err(|_| Errno::NoMem)?;
         let entry_at = core::mem::offset_of!(rcore_n_abi::CopsPage, vdso_entry);
-        space.cops_page()[entry_at..entry_at + 8].copy_from_slice(&(super::vdso::user_entry() as u64).to_le_bytes());
+        space.cops_page()[entry_at..entry_at + 8]
+            .copy_from_slice(&(super::vdso::user_entry() as u64).to_le_bytes());
         // A zeroed page is an empty user-interrupt queue, delivery disabled.
-        space.map_new(layout::UINTR_PAGE / PAGE_SIZE, PteFlags::U | PteFlags::R | PteFlags::W)?;
+        space.map_new(
+            layout::UINTR_PAGE / PAGE_SIZE,
+            PteFlags::U | PteFlags::R | PteFlags::W,
+        )?;
         for i in 0..view_len.div_ceil(PAGE_SIZE) {
             let va = layout::GLOBAL_VIEW + i * PAGE_SIZE;
-            space.table.map(va, view_pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R).map_err(|_| Errno::NoMem)?;
+            space
+                .table
+                .map(va, view_pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R)
+                .map_err(|_| Errno::NoMem)?;
         }
         Ok((space, file.header.pt2.entry_point() as usize))
     }
@@ -72,9 +89,14 @@ impl UserSpace {
                 pa
             }
         };
-        let old = self.table.translate(vpn * PAGE_SIZE).map_or(PteFlags::empty(), |(_, f)| f);
+        let old = self
+            .table
+            .translate(vpn * PAGE_SIZE)
+            .map_or(PteFlags::empty(), |(_, f)| f);
         let keep = old & (PteFlags::R | PteFlags::W | PteFlags::X);
-        self.table.map(vpn * PAGE_SIZE, pa, flags | keep).map_err(|_| Errno::NoMem)
+        self.table
+            .map(vpn * PAGE_SIZE, pa, flags | keep)
+            .map_err(|_| Errno::NoMem)
     }
 
     /// Map the stack of thread `tid`; returns its top.
@@ -139,7 +161,13 @@ impl UserSpace {
 
     /// Visit `va..va+len` page by page as physical ranges, requiring user
     /// pages with `need` permissions. `-EFAULT` if any page fails.
-    fn chunks(&self, va: usize, len: usize, need: PteFlags, mut f: impl FnMut(usize, usize, usize)) -> Result<()> {
+    fn chunks(
+        &self,
+        va: usize,
+        len: usize,
+        need: PteFlags,
+        mut f: impl FnMut(usize, usize, usize),
+    ) -> Result<()> {
         let end = va.checked_add(len).ok_or(Errno::Fault)?;
         let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
         let mut at = va;

@@ -29,7 +29,11 @@ pub struct Vdso {
 static VDSO: spin::Once<Vdso> = spin::Once::new();
 
 fn segment_flags(seg: &Segment) -> PteFlags {
-    if seg.exec { PteFlags::R | PteFlags::X } else { PteFlags::R }
+    if seg.exec {
+        PteFlags::R | PteFlags::X
+    } else {
+        PteFlags::R
+    }
 }
 
 /// Load the image (boot hart, before any page table is built).
@@ -37,7 +41,10 @@ pub fn init(image: &[u8]) {
     VDSO.call_once(|| {
         let image = Image::parse(image).expect("the cops vDSO image was refused");
         let span = image.span();
-        assert!(span <= 512 * PAGE_SIZE, "vDSO image larger than one level-0 table");
+        assert!(
+            span <= 512 * PAGE_SIZE,
+            "vDSO image larger than one level-0 table"
+        );
         let mut user = alloc::vec![0u8; span];
         let mut kernel = alloc::vec![0u8; span];
         image.load(&mut user, layout::VDSO_BASE).expect("vDSO load");
@@ -72,7 +79,12 @@ pub fn init(image: &[u8]) {
             }
         }
         let kernel_root_entry = ((l1.pa() >> 12) << 10) | PteFlags::V.bits();
-        Vdso { pages, entry: image.entry(), _kernel_tables: [l1, l0], kernel_root_entry }
+        Vdso {
+            pages,
+            entry: image.entry(),
+            _kernel_tables: [l1, l0],
+            kernel_root_entry,
+        }
     });
 }
 
@@ -103,7 +115,11 @@ pub fn size() -> usize {
 /// Map the user copy into `table` (read-execute / read-only, never writable).
 pub fn map_user(table: &mut super::PageTable) -> Result<(), ()> {
     for (i, (flags, frame, _)) in get().pages.iter().enumerate() {
-        table.map(layout::VDSO_BASE + i * PAGE_SIZE, frame.pa(), *flags | PteFlags::U)?;
+        table.map(
+            layout::VDSO_BASE + i * PAGE_SIZE,
+            frame.pa(),
+            *flags | PteFlags::U,
+        )?;
     }
     Ok(())
 }

@@ -21,14 +21,25 @@ use crate::task::{Process, Thread, exec};
 use crate::trap::UserContext;
 
 /// System calls that cannot be made asynchronous.
-const NOT_ASYNC: [usize; 6] = [nr::EXIT, nr::THREAD_EXIT, nr::ASYNC, nr::UINTR_RETURN, nr::UINTR_WAIT, nr::SHUTDOWN];
+const NOT_ASYNC: [usize; 6] = [
+    nr::EXIT,
+    nr::THREAD_EXIT,
+    nr::ASYNC,
+    nr::UINTR_RETURN,
+    nr::UINTR_WAIT,
+    nr::SHUTDOWN,
+];
 
 pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Outcome {
     let (inner_nr, slot_va, cid) = (ctx.a(0), ctx.a(4), ctx.a(5) as u64);
     if NOT_ASYNC.contains(&inner_nr) {
         return Outcome::Return(Errno::Inval.ret());
     }
-    let slot_pa = match proc.space.lock().user_pa(slot_va, size_of::<AsyncSlot>(), 8) {
+    let slot_pa = match proc
+        .space
+        .lock()
+        .user_pa(slot_va, size_of::<AsyncSlot>(), 8)
+    {
         Ok(pa) => pa,
         Err(e) => return Outcome::Return(e.ret()),
     };
@@ -63,7 +74,10 @@ fn complete(proc: &Process, slot_pa: usize, cid: u64, done: Done) {
     // SAFETY: `slot_pa` is 8-aligned, inside one user page of this live
     // process; the process writes it concurrently, hence atomics only.
     let slot = unsafe { &*(slot_pa as *const AsyncSlot) };
-    match slot.state.compare_exchange(AsyncSlot::WAITING, AsyncSlot::BUSY, AcqRel, Acquire) {
+    match slot
+        .state
+        .compare_exchange(AsyncSlot::WAITING, AsyncSlot::BUSY, AcqRel, Acquire)
+    {
         Ok(_) => {
             let ret = done.commit(proc);
             slot.result.store(ret as i64, Relaxed);
@@ -88,7 +102,10 @@ impl Process {
     /// Post a wake for coroutine `cid`; ring (wake a waiting thread) when
     /// the post asks for it or overflowed (the handler will resync).
     pub fn post_wake(&self, cid: u64) {
-        let ring = self.uintr().post(Record::wake(cid)).map_or(true, |p| p.notify);
+        let ring = self
+            .uintr()
+            .post(Record::wake(cid))
+            .map_or(true, |p| p.notify);
         if ring {
             self.upcall_waiters.notify_all();
         }
@@ -130,7 +147,9 @@ pub fn uintr_wait(proc: &Arc<Process>) -> Outcome {
     let p = proc.clone();
     super::block(async move {
         let page = p.uintr();
-        p.upcall_waiters.until(|| (soft::upcall_due(page) || p.kicked.swap(false, AcqRel)).then_some(())).await;
+        p.upcall_waiters
+            .until(|| (soft::upcall_due(page) || p.kicked.swap(false, AcqRel)).then_some(()))
+            .await;
         Done::ret(0)
     })
 }

@@ -25,9 +25,13 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome 
             crate::console::write_bytes(&data);
             Outcome::Return(data.len() as isize)
         }
-        File::Pipe(end) if end.is_write_end() => {
-            block(async move { Done::ret(end.write(&data).await.map_or_else(Errno::ret, |n| n as isize)) })
-        }
+        File::Pipe(end) if end.is_write_end() => block(async move {
+            Done::ret(
+                end.write(&data)
+                    .await
+                    .map_or_else(Errno::ret, |n| n as isize),
+            )
+        }),
         File::Stdin | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }
 }
@@ -45,7 +49,10 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
         File::Stdin => Outcome::Return(0),
         File::Pipe(end) if !end.is_write_end() => block(async move {
             let data = end.read(len).await;
-            Done { ret: data.len() as isize, out: Some((buf, data)) }
+            Done {
+                ret: data.len() as isize,
+                out: Some((buf, data)),
+            }
         }),
         File::Stdout | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }

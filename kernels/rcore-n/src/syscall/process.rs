@@ -13,7 +13,10 @@ use crate::task::{Process, Thread, timer};
 const MAX_NAME: usize = 64;
 
 fn priority(level: usize) -> Result<Priority> {
-    u8::try_from(level).ok().and_then(Priority::new).ok_or(Errno::Inval)
+    u8::try_from(level)
+        .ok()
+        .and_then(Priority::new)
+        .ok_or(Errno::Inval)
 }
 
 pub fn sleep(ns: u64) -> Outcome {
@@ -35,7 +38,9 @@ pub fn set_priority(proc: &Process, pid: usize, level: usize) -> Result<isize> {
         proc.set_cap(p);
         return Ok(0);
     }
-    let target = procs::get(pid).filter(|t| !t.is_dead()).ok_or(Errno::Srch)?;
+    let target = procs::get(pid)
+        .filter(|t| !t.is_dead())
+        .ok_or(Errno::Srch)?;
     if target.parent != proc.pid {
         return Err(Errno::Perm);
     }
@@ -76,7 +81,10 @@ pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Outcome {
         Ok(None) => {}
     }
     block(async move {
-        match CHILD_EXITS.until(|| procs::reap_child(parent, want).transpose()).await {
+        match CHILD_EXITS
+            .until(|| procs::reap_child(parent, want).transpose())
+            .await
+        {
             Ok((pid, code)) => done(pid, code),
             Err(e) => Done::ret(e.ret()),
         }
@@ -100,10 +108,12 @@ pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize) -> Outcome {
     let proc = proc.clone();
     block(async move {
         let p = proc.clone();
-        Done::ret(match proc.thread_exits.until(|| p.take_thread_exit(tid)).await {
-            Ok(code) => code as isize,
-            Err(e) => e.ret(),
-        })
+        Done::ret(
+            match proc.thread_exits.until(|| p.take_thread_exit(tid)).await {
+                Ok(code) => code as isize,
+                Err(e) => e.ret(),
+            },
+        )
     })
 }
 

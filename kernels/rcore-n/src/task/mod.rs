@@ -9,9 +9,9 @@ pub mod wait;
 
 use core::sync::atomic::{AtomicBool, Ordering::*};
 
+use cops_core::Priority;
 use cops_core::switching::Switching;
 use cops_core::view::GlobalPriorityView;
-use cops_core::Priority;
 use cops_vdso::binding::{Vdso, VdsoExecutor};
 
 pub use process::{Process, Thread};
@@ -51,7 +51,10 @@ pub fn exec() -> &'static VdsoExecutor {
             let sp: usize;
             // SAFETY: reads a register.
             unsafe { core::arch::asm!("mv {}, sp", out(reg) sp) };
-            panic!("task::init first (sp {sp:#x}, init started {})", INIT_STARTED.load(Relaxed))
+            panic!(
+                "task::init first (sp {sp:#x}, init started {})",
+                INIT_STARTED.load(Relaxed)
+            )
         }
     }
 }
@@ -59,7 +62,10 @@ static INIT_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Physical address and length of the view's pages.
 pub fn view_pages() -> (usize, usize) {
-    (&raw const VIEW as usize, core::mem::size_of::<PageAligned<GlobalPriorityView>>())
+    (
+        &raw const VIEW as usize,
+        core::mem::size_of::<PageAligned<GlobalPriorityView>>(),
+    )
 }
 
 /// Process `pid` is now ready at `prio` (or not ready at all).
@@ -82,8 +88,10 @@ pub fn init(info: crate::boot::BootInfo) {
     // SAFETY: a leaked, 8-aligned area used by nothing else.
     let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
     // SAFETY: as above.
-    let exec: &'static VdsoExecutor =
-        alloc::boxed::Box::leak(alloc::boxed::Box::new(unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }.expect("kernel executor")));
+    let exec: &'static VdsoExecutor = alloc::boxed::Box::leak(alloc::boxed::Box::new(
+        unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }
+            .expect("kernel executor"),
+    ));
     EXEC.call_once(|| exec);
     let mut init = "demo";
     for arg in info.bootargs.split_whitespace() {
@@ -96,10 +104,18 @@ pub fn init(info: crate::boot::BootInfo) {
     SWITCHING
         .spawn(exec, &switcher::SWITCHER, info.harts)
         .expect("switching coroutines");
-    match process::spawn(init, 0, Priority::new(8).unwrap(), crate::fs::FdTable::new()) {
+    match process::spawn(
+        init,
+        0,
+        Priority::new(8).unwrap(),
+        crate::fs::FdTable::new(),
+    ) {
         Ok(p) => assert_eq!(p.pid, INIT_PID),
         Err(e) => {
-            println!("[kernel] cannot start init {init:?}: {e:?}; programs: {:?}", crate::loader::names());
+            println!(
+                "[kernel] cannot start init {init:?}: {e:?}; programs: {:?}",
+                crate::loader::names()
+            );
             crate::board::shutdown(true, 2);
         }
     }
@@ -118,4 +134,3 @@ pub fn init_exited(code: i32) {
     println!("rcore-n: init exited with code {code}");
     crate::board::shutdown(code != 0, code as u32)
 }
-

@@ -19,7 +19,10 @@ pub struct KernelPlatform {
 
 impl KernelPlatform {
     pub const fn new() -> Self {
-        Self { parked: AtomicUsize::new(0), permits: [const { AtomicBool::new(false) }; MAX_HARTS] }
+        Self {
+            parked: AtomicUsize::new(0),
+            permits: [const { AtomicBool::new(false) }; MAX_HARTS],
+        }
     }
 }
 

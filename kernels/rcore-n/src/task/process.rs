@@ -92,7 +92,12 @@ pub fn get(pid: usize) -> Option<Arc<Process>> {
 
 /// Start the embedded program `name` as a child of `parent` at priority
 /// `cap`, inheriting `fds`.
-pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<Arc<Process>, Errno> {
+pub fn spawn(
+    name: &str,
+    parent: usize,
+    cap: Priority,
+    fds: FdTable,
+) -> Result<Arc<Process>, Errno> {
     let elf = crate::loader::find(name).ok_or(Errno::NoEnt)?;
     let (view_pa, view_len) = super::view_pages();
     let (mut space, entry) = UserSpace::from_elf(elf, view_pa, view_len)?;
@@ -105,7 +110,9 @@ pub fn spawn(name: &str, parent: usize, cap: Priority, fds: FdTable) -> Result<A
     let uintr_page = space.uintr_page_pa();
     let pid = {
         let procs = PROCS.lock();
-        (1..MAX_PIDS).find(|p| !procs.contains_key(p)).ok_or(Errno::Again)?
+        (1..MAX_PIDS)
+            .find(|p| !procs.contains_key(p))
+            .ok_or(Errno::Again)?
     };
     static SERIAL: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
     let p = Arc::new(Process {
@@ -163,9 +170,15 @@ impl Process {
         let read = |off: usize| unsafe { core::ptr::read_volatile(page.add(off)) };
         let mut best = read(0);
         for tid in tids.filter(|&t| t < MAX_THREADS) {
-            best = best.min(read(core::mem::offset_of!(rcore_n_abi::CopsPage, running) + tid));
+            best = best.min(read(
+                core::mem::offset_of!(rcore_n_abi::CopsPage, running) + tid,
+            ));
         }
-        let level = if best as usize >= cops_core::ready::LEVELS { Priority::LOWEST.level() } else { best };
+        let level = if best as usize >= cops_core::ready::LEVELS {
+            Priority::LOWEST.level()
+        } else {
+            best
+        };
         Priority::new(level.max(self.cap.load(Relaxed))).unwrap_or(Priority::LOWEST)
     }
 
@@ -185,7 +198,9 @@ impl Process {
     pub fn create_thread(&self, entry: usize, arg: usize) -> Result<usize, Errno> {
         let tid = {
             let th = self.threads.lock();
-            (1..MAX_THREADS).find(|t| !th.all.contains_key(t) && !th.exited.contains_key(t)).ok_or(Errno::Again)?
+            (1..MAX_THREADS)
+                .find(|t| !th.all.contains_key(t) && !th.exited.contains_key(t))
+                .ok_or(Errno::Again)?
         };
         let sp = self.space.lock().map_stack(tid)?;
         self.add_thread(tid, UserContext::new(entry, sp, tid, arg));
@@ -215,7 +230,10 @@ impl Process {
     pub fn refresh_view(&self) {
         let th = self.threads.lock();
         let ready = !self.is_dead() && !th.ready.is_empty();
-        view_changed(self.pid, ready.then(|| self.priority_with(th.ready.iter().map(|t| t.tid))));
+        view_changed(
+            self.pid,
+            ready.then(|| self.priority_with(th.ready.iter().map(|t| t.tid))),
+        );
     }
 
     /// The calling thread ends; the process ends with it if it was the last.

@@ -31,17 +31,23 @@ struct Stats {
 }
 
 /// The serial of the space whose table each hart has loaded.
-static LOADED_SPACE: [AtomicUsize; crate::board::MAX_HARTS] = [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
+static LOADED_SPACE: [AtomicUsize; crate::board::MAX_HARTS] =
+    [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
 
 /// What each hart entered last, as `pid << 8 | tid`.
-static LAST_ENTERED: [AtomicUsize; crate::board::MAX_HARTS] = [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
+static LAST_ENTERED: [AtomicUsize; crate::board::MAX_HARTS] =
+    [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
 
 static STATS: spin::Mutex<BTreeMap<usize, Stats>> = spin::Mutex::new(BTreeMap::new());
 
 impl SpaceSwitcher for Switcher {
     fn enter(&self, space: SpaceId, priority: Priority) {
-        let Some(proc) = process::get(space as usize) else { return };
-        let Some(thread) = proc.take_ready() else { return };
+        let Some(proc) = process::get(space as usize) else {
+            return;
+        };
+        let Some(thread) = proc.take_ready() else {
+            return;
+        };
         // Trace only decisions that change what a hart runs.
         let hart = crate::boot::hart_id();
         let now_running = (proc.pid << 8) | thread.tid;
@@ -87,7 +93,10 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         let mut stats = STATS.lock();
         let s = stats.entry(proc.pid).or_default();
         if s.name != proc.name {
-            *s = Stats { name: proc.name.clone(), ..Stats::default() };
+            *s = Stats {
+                name: proc.name.clone(),
+                ..Stats::default()
+            };
         }
         s.cap = proc.cap().level();
         s.entries += 1;
@@ -160,7 +169,11 @@ fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::Sysca
         *t.pending.lock() = None;
         p.make_ready(t);
     };
-    match exec().spawn_kind(served, proc.priority_with(core::iter::once(thread.tid)), CoroutineKind::Syscall) {
+    match exec().spawn_kind(
+        served,
+        proc.priority_with(core::iter::once(thread.tid)),
+        CoroutineKind::Syscall,
+    ) {
         Ok(h) => *thread.pending.lock() = Some(h.id()),
         Err(_) => {
             thread.ctx.lock().set_ret(rcore_n_abi::Errno::Again.ret());

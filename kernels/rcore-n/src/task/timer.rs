@@ -61,7 +61,8 @@ pub fn wake_expired() -> Option<u64> {
 }
 
 /// The deadline each hart's timer is programmed for.
-static PROGRAMMED: [AtomicU64; crate::board::MAX_HARTS] = [const { AtomicU64::new(0) }; crate::board::MAX_HARTS];
+static PROGRAMMED: [AtomicU64; crate::board::MAX_HARTS] =
+    [const { AtomicU64::new(0) }; crate::board::MAX_HARTS];
 
 /// Program this hart's timer for `deadline` (clears a pending timer
 /// interrupt if the deadline is in the future).
@@ -75,7 +76,9 @@ pub fn set_timer(deadline: u64) {
 /// Make sure this hart's timer fires by `deadline`, reprogramming it (an
 /// SBI call) only if it is not already due to fire in time.
 pub fn fire_by(deadline: u64) {
-    let programmed = PROGRAMMED.get(crate::boot::hart_id()).map_or(0, |p| p.load(Relaxed));
+    let programmed = PROGRAMMED
+        .get(crate::boot::hart_id())
+        .map_or(0, |p| p.load(Relaxed));
     if programmed <= now() || programmed > deadline {
         set_timer(deadline);
     }

@@ -21,7 +21,11 @@ pub enum Trap {
     /// Software interrupt: another hart asks this one to reschedule.
     Ipi,
     /// A fault: the process is killed.
-    Fault { cause: usize, addr: usize, pc: usize },
+    Fault {
+        cause: usize,
+        addr: usize,
+        pc: usize,
+    },
 }
 
 /// Point `stvec` at the vector and enable the interrupts that preempt
@@ -54,7 +58,11 @@ pub fn decode(ctx: &UserContext) -> Trap {
             Trap::Ipi
         }
         (false, 8) => Trap::Syscall,
-        _ => Trap::Fault { cause, addr, pc: ctx.sepc },
+        _ => Trap::Fault {
+            cause,
+            addr,
+            pc: ctx.sepc,
+        },
     }
 }
 

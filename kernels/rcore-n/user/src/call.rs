@@ -32,24 +32,39 @@ impl Call<'_> {
 
 /// Read up to `buf.len()` bytes from `fd`.
 pub fn read(fd: usize, buf: &mut [u8]) -> Call<'_> {
-    Call { nr: nr::READ, args: [fd, buf.as_mut_ptr() as usize, buf.len()], _buffers: PhantomData }
+    Call {
+        nr: nr::READ,
+        args: [fd, buf.as_mut_ptr() as usize, buf.len()],
+        _buffers: PhantomData,
+    }
 }
 
 /// Write `buf` to `fd`.
 pub fn write(fd: usize, buf: &[u8]) -> Call<'_> {
-    Call { nr: nr::WRITE, args: [fd, buf.as_ptr() as usize, buf.len()], _buffers: PhantomData }
+    Call {
+        nr: nr::WRITE,
+        args: [fd, buf.as_ptr() as usize, buf.len()],
+        _buffers: PhantomData,
+    }
 }
 
 /// Sleep `ns` nanoseconds.
 pub fn sleep(ns: u64) -> Call<'static> {
-    Call { nr: nr::SLEEP, args: [ns as usize, 0, 0], _buffers: PhantomData }
+    Call {
+        nr: nr::SLEEP,
+        args: [ns as usize, 0, 0],
+        _buffers: PhantomData,
+    }
 }
 
 impl<'a> IntoFuture for Call<'a> {
     type Output = Result<usize, Errno>;
     type IntoFuture = AsyncCall<'a>;
     fn into_future(self) -> AsyncCall<'a> {
-        AsyncCall { call: Some(self), slot: None }
+        AsyncCall {
+            call: Some(self),
+            slot: None,
+        }
     }
 }
 
@@ -64,7 +79,11 @@ pub struct AsyncCall<'a> {
 }
 
 fn take_slot() -> Option<&'static AsyncSlot> {
-    SLOT_TABLE.iter().find(|s| s.state.compare_exchange(AsyncSlot::FREE, AsyncSlot::WAITING, Acquire, Relaxed).is_ok())
+    SLOT_TABLE.iter().find(|s| {
+        s.state
+            .compare_exchange(AsyncSlot::FREE, AsyncSlot::WAITING, Acquire, Relaxed)
+            .is_ok()
+    })
 }
 
 impl Future for AsyncCall<'_> {
@@ -76,7 +95,17 @@ impl Future for AsyncCall<'_> {
             };
             slot.owner.store(cid.to_raw(), Relaxed);
             let [a0, a1, a2] = call.args;
-            let r = raw6(nr::ASYNC, [call.nr, a0, a1, a2, slot as *const AsyncSlot as usize, cid.to_raw() as usize]);
+            let r = raw6(
+                nr::ASYNC,
+                [
+                    call.nr,
+                    a0,
+                    a1,
+                    a2,
+                    slot as *const AsyncSlot as usize,
+                    cid.to_raw() as usize,
+                ],
+            );
             if r != Errno::InProgress.ret() {
                 slot.state.store(AsyncSlot::FREE, Release);
                 return Poll::Ready(check(r));
@@ -88,7 +117,10 @@ impl Future for AsyncCall<'_> {
             return Poll::Pending; // the kernel's wake record will poll us again
         }
         let r = slot.result.load(Relaxed) as isize;
-        LAST_LATENCY.store(crate::syscall::ticks().wrapping_sub(slot.posted_at.load(Relaxed)), Relaxed);
+        LAST_LATENCY.store(
+            crate::syscall::ticks().wrapping_sub(slot.posted_at.load(Relaxed)),
+            Relaxed,
+        );
         slot.state.store(AsyncSlot::FREE, Release);
         self.slot = None;
         Poll::Ready(check(r))
@@ -101,7 +133,12 @@ impl Drop for AsyncCall<'_> {
         // Give up: the kernel then writes nothing. If it is already copying
         // into our buffers, wait for it to finish before they go away.
         loop {
-            match slot.state.compare_exchange(AsyncSlot::WAITING, AsyncSlot::ABANDONED, AcqRel, Acquire) {
+            match slot.state.compare_exchange(
+                AsyncSlot::WAITING,
+                AsyncSlot::ABANDONED,
+                AcqRel,
+                Acquire,
+            ) {
                 Ok(_) => return,
                 Err(AsyncSlot::BUSY) => crate::syscall::sched_yield(),
                 Err(_) => {

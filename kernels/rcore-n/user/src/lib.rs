@@ -40,8 +40,8 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::*};
 
 use buddy_system_allocator::LockedHeap;
-pub use cops_core::{CoroutineId, Error, JoinHandle, Priority, yield_now};
 use cops_core::RunExit;
+pub use cops_core::{CoroutineId, Error, JoinHandle, Priority, yield_now};
 use cops_vdso::abi::{AbiError, VdsoPlatform};
 use cops_vdso::binding::{Vdso, VdsoExecutor};
 use rcore_n_abi::{CopsPage, layout};
@@ -71,7 +71,8 @@ pub fn vdso() -> Vdso {
 /// The process's executor: the scheduler code of the shared vDSO (the same
 /// physical copy the kernel and every process run) on this process's data.
 pub fn executor() -> &'static VdsoExecutor {
-    EXEC.get().expect("the runtime starts the executor before main")
+    EXEC.get()
+        .expect("the runtime starts the executor before main")
 }
 
 fn cops_page() -> &'static CopsPage {
@@ -85,7 +86,9 @@ pub fn global_highest() -> Option<Priority> {
     // SAFETY: the kernel maps the view read-only; its first word is the
     // bitmap of levels with a ready process.
     let levels = unsafe { &*(layout::GLOBAL_VIEW as *const AtomicU64) }.load(Acquire);
-    (levels != 0).then(|| Priority::new(levels.trailing_zeros() as u8)).flatten()
+    (levels != 0)
+        .then(|| Priority::new(levels.trailing_zeros() as u8))
+        .flatten()
 }
 
 /// This process's threads as the executor's CPUs: the vDSO calls these.
@@ -116,12 +119,14 @@ mod platform {
     }
     extern "C" fn should_yield(_: *const c_void, _local: u8) -> bool {
         uintr::drain_if_pending();
-        // Draining may have made a more urgent coroutine ready.
-        match (global_highest(), executor().highest_ready()) {
-            (Some(g), Some(l)) => g.is_higher_than(l),
-            (Some(_), None) => true,
-            _ => false,
-        }
+        // Nothing ready elsewhere (the common case): one load, no table call.
+        let Some(elsewhere) = global_highest() else {
+            return false;
+        };
+        // Draining may have made a more urgent coroutine ready here.
+        executor()
+            .highest_ready()
+            .is_none_or(|here| elsewhere.is_higher_than(here))
     }
     extern "C" fn alloc_cpu(_: *const c_void, n: usize) -> isize {
         match super::start_workers(n) {
@@ -151,7 +156,11 @@ fn start_workers(n: usize) -> Result<usize, Error> {
         }
         started += 1;
     }
-    if started == 0 && n > 0 { Err(Error::Unsupported) } else { Ok(started) }
+    if started == 0 && n > 0 {
+        Err(Error::Unsupported)
+    } else {
+        Ok(started)
+    }
 }
 
 /// Run the executor on this thread until it has nothing left.
@@ -232,7 +241,8 @@ macro_rules! entry {
     };
     ($main:path, vdso_abi = $abi:expr) => {
         #[unsafe(no_mangle)]
-        fn __rcore_n_main() -> ::core::pin::Pin<$crate::Box<dyn ::core::future::Future<Output = i32> + Send>> {
+        fn __rcore_n_main()
+        -> ::core::pin::Pin<$crate::Box<dyn ::core::future::Future<Output = i32> + Send>> {
             $crate::Box::pin($main())
         }
         #[unsafe(no_mangle)]
@@ -262,7 +272,10 @@ fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
     // SAFETY: `entry!` defines it.
     let built_for = unsafe { __rcore_n_vdso_abi() };
     if built_for != vdso.table().version {
-        return Err(AbiError::Version { image: vdso.table().version, binding: built_for });
+        return Err(AbiError::Version {
+            image: vdso.table().version,
+            binding: built_for,
+        });
     }
     VDSO.call_once(|| vdso);
     let t = vdso.table();
@@ -271,7 +284,8 @@ fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
     // SAFETY: a leaked, 8-aligned area used by nothing else.
     let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
     // SAFETY: as above.
-    let exec = unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }.expect("executor area");
+    let exec =
+        unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }.expect("executor area");
     Ok(Box::leak(Box::new(exec)))
 }
 
@@ -292,8 +306,11 @@ extern "C" fn _start() -> ! {
     uintr::init();
     // SAFETY: `entry!` defines it with this signature.
     let main = unsafe { __rcore_n_main() };
-    exec.spawn(async move { syscall::exit(main.await) }, Priority::new(MAIN_PRIORITY).unwrap())
-        .expect("spawn main");
+    exec.spawn(
+        async move { syscall::exit(main.await) },
+        Priority::new(MAIN_PRIORITY).unwrap(),
+    )
+    .expect("spawn main");
     run_executor();
     syscall::exit(0)
 }

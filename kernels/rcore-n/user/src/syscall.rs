@@ -14,7 +14,11 @@ fn syscall(id: usize, a0: usize, a1: usize, a2: usize) -> isize {
 
 /// Turn a raw return value into `Result`.
 pub fn check(ret: isize) -> Result<usize, Errno> {
-    if ret < 0 { Err(Errno::from_ret(ret).unwrap_or(Errno::Inval)) } else { Ok(ret as usize) }
+    if ret < 0 {
+        Err(Errno::from_ret(ret).unwrap_or(Errno::Inval))
+    } else {
+        Ok(ret as usize)
+    }
 }
 
 /// Raw `syscall(id, a0, a1, a2)`, for tests of bad arguments.
@@ -63,12 +67,22 @@ pub fn set_process_priority(pid: usize, level: u8) -> Result<(), Errno> {
 }
 /// Start the embedded program `name` at priority `level`; returns its pid.
 pub fn spawn(name: &str, level: u8) -> Result<usize, Errno> {
-    check(syscall(nr::SPAWN, name.as_ptr() as usize, name.len(), level as usize))
+    check(syscall(
+        nr::SPAWN,
+        name.as_ptr() as usize,
+        name.len(),
+        level as usize,
+    ))
 }
 /// Wait for child `pid` (`None`: any); returns (pid, exit code).
 pub fn waitpid(pid: Option<usize>) -> Result<(usize, i32), Errno> {
     let mut code = 0i32;
-    let pid = check(syscall(nr::WAITPID, pid.unwrap_or(usize::MAX), &mut code as *mut i32 as usize, 0))?;
+    let pid = check(syscall(
+        nr::WAITPID,
+        pid.unwrap_or(usize::MAX),
+        &mut code as *mut i32 as usize,
+        0,
+    ))?;
     Ok((pid, code))
 }
 pub fn thread_create(entry: usize, arg: usize) -> Result<usize, Errno> {

@@ -33,15 +33,22 @@ fn resync(exec: &cops_vdso::binding::VdsoExecutor) {
     for slot in &SLOT_TABLE {
         let s = slot.state.load(core::sync::atomic::Ordering::Acquire);
         if s == AsyncSlot::WAITING || s == AsyncSlot::BUSY || s == AsyncSlot::DONE {
-            let _ = exec.wake(CoroutineId::from_raw(slot.owner.load(core::sync::atomic::Ordering::Relaxed)));
+            let _ = exec.wake(CoroutineId::from_raw(
+                slot.owner.load(core::sync::atomic::Ordering::Relaxed),
+            ));
         }
     }
 }
 
 fn drain(page: &PageSized) {
     let report = page.handle(&ExecutorSink::new(executor(), resync));
-    STATS.woken.fetch_add(report.woken as u64, core::sync::atomic::Ordering::Relaxed);
-    STATS.rejected.fetch_add(report.rejected as u64, core::sync::atomic::Ordering::Relaxed);
+    STATS
+        .woken
+        .fetch_add(report.woken as u64, core::sync::atomic::Ordering::Relaxed);
+    STATS.rejected.fetch_add(
+        report.rejected as u64,
+        core::sync::atomic::Ordering::Relaxed,
+    );
 }
 
 extern "C" fn handler(page_addr: usize, _cause: usize) -> ! {
@@ -62,7 +69,9 @@ pub fn drain_if_pending() {
     if page.is_pending() && page.enter_handler() {
         drain(page);
         page.enable();
-        STATS.inline.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        STATS
+            .inline
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     }
 }
 

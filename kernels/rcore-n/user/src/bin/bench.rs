@@ -26,7 +26,8 @@ fn row(what: &str, per_op_ns: u64, note: &str) {
 fn yielders_static() -> u64 {
     let exec = cops_core::Executor::leak(8, cops_core::NoPlatform);
     for _ in 0..2 {
-        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap()).unwrap();
+        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap())
+            .unwrap();
     }
     let t0 = syscall::ticks();
     exec.run_until_idle();
@@ -34,28 +35,7 @@ fn yielders_static() -> u64 {
 }
 
 fn yielders_vdso() -> u64 {
-    use core::ffi::c_void;
-    extern "C" fn cpu(_: *const c_void) -> usize {
-        0
-    }
-    extern "C" fn none(_: *const c_void) {}
-    extern "C" fn level(_: *const c_void, _: u8) {}
-    extern "C" fn no(_: *const c_void, _: u8) -> bool {
-        false
-    }
-    extern "C" fn cpus(_: *const c_void, _: usize) -> isize {
-        -6
-    }
-    static QUIET: cops_vdso::abi::VdsoPlatform = cops_vdso::abi::VdsoPlatform {
-        ctx: core::ptr::null(),
-        cpu_id: cpu,
-        idle: none,
-        notify: none,
-        publish_priority: level,
-        running_priority: level,
-        should_yield: no,
-        alloc_cpu: cpus,
-    };
+    static QUIET: cops_vdso::abi::VdsoPlatform = cops_vdso::abi::VdsoPlatform::SINGLE_CPU;
     let area: &'static mut [u64] = alloc::vec![0u64; 1024].leak();
     // SAFETY: a leaked, 8-aligned area used by nothing else.
     let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, 8192) };
@@ -64,7 +44,8 @@ fn yielders_vdso() -> u64 {
         unsafe { cops_vdso::binding::VdsoExecutor::new(vdso(), area, &QUIET) }.unwrap(),
     ));
     for _ in 0..2 {
-        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap()).unwrap();
+        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap())
+            .unwrap();
     }
     let t0 = syscall::ticks();
     exec.run_until_idle();
@@ -131,7 +112,10 @@ fn syscall_round_trip() -> u64 {
 async fn spawn_and_run() -> u64 {
     let t0 = syscall::ticks();
     for i in 0..N / 4 {
-        spawn(async move { core::hint::black_box(i) }, 3).unwrap().await.unwrap();
+        spawn(async move { core::hint::black_box(i) }, 3)
+            .unwrap()
+            .await
+            .unwrap();
     }
     ns(syscall::ticks() - t0, N / 4)
 }
@@ -161,7 +145,11 @@ async fn pipe_read(rd: usize, wr: usize, n: u64, async_form: bool) -> u64 {
     let t0 = syscall::ticks();
     for i in 0..n {
         call::write(wr, &i.to_le_bytes()).wait().unwrap();
-        let got = if async_form { call::read(rd, &mut buf).await } else { call::read(rd, &mut buf).wait() };
+        let got = if async_form {
+            call::read(rd, &mut buf).await
+        } else {
+            call::read(rd, &mut buf).wait()
+        };
         assert_eq!(got, Ok(8));
     }
     ns(syscall::ticks() - t0, n)
@@ -199,30 +187,76 @@ fn pipe_ring(nodes: usize, rounds: u64) -> u64 {
 
 async fn main() -> i32 {
     let harts = syscall::harts();
-    println!("rcore-n in-guest benchmarks ({harts} hart(s), QEMU TCG: compare ratios, not absolutes)");
+    println!(
+        "rcore-n in-guest benchmarks ({harts} hart(s), QEMU TCG: compare ratios, not absolutes)"
+    );
     println!("| {:<44} | {:>9} | note |", "operation", "ns/op");
     println!("|{:-<46}|{:->11}|------|", "", "");
     // Once each to warm up (QEMU translates code on first use), then measure.
     let _ = (yielders_static(), yielders_vdso());
     let (st, vd) = (yielders_static(), yielders_vdso());
-    row("yield, statically linked cops-core executor", st, "same code, linked in");
-    row("yield, executor reached through the vDSO", vd, "table call per operation");
+    row(
+        "yield, statically linked cops-core executor",
+        st,
+        "same code, linked in",
+    );
+    row(
+        "yield, executor reached through the vDSO",
+        vd,
+        "table call per operation",
+    );
     let co = coroutine_switch().await;
-    row("coroutine switch (yield_now, same thread)", co, "cops-core executor in user space");
+    row(
+        "coroutine switch (yield_now, same thread)",
+        co,
+        "cops-core executor in user space",
+    );
     let th = thread_switch();
-    row("thread switch (sched_yield, same process)", th, "trap + kernel pick + entry");
-    row("user -> kernel -> user round trip (getpid)", syscall_round_trip(), "ecall + trap + sret");
-    row("spawn + run + join a coroutine", spawn_and_run().await, "boxed, JoinHandle awaited");
+    row(
+        "thread switch (sched_yield, same process)",
+        th,
+        "trap + kernel pick + entry",
+    );
+    row(
+        "user -> kernel -> user round trip (getpid)",
+        syscall_round_trip(),
+        "ecall + trap + sret",
+    );
+    row(
+        "spawn + run + join a coroutine",
+        spawn_and_run().await,
+        "boxed, JoinHandle awaited",
+    );
     let (rd, wr) = syscall::pipe().unwrap();
     let (a, lat) = async_sleep0(N / 10).await;
     row("async sleep(0) round trip", a, "only the coroutine waits");
-    row("  of which: kernel post -> coroutine poll", lat, "uintr upcall + wake(id)");
-    row("blocking sleep(0) (the thread waits)", blocking_sleep0(N / 10), "kernel coroutine, thread blocked");
-    row("pipe write + async read (8 bytes)", pipe_read(rd, wr, N / 10, true).await, "read awaited");
-    row("pipe write + blocking read (8 bytes)", pipe_read(rd, wr, N / 10, false).await, "read waited");
+    row(
+        "  of which: kernel post -> coroutine poll",
+        lat,
+        "uintr upcall + wake(id)",
+    );
+    row(
+        "blocking sleep(0) (the thread waits)",
+        blocking_sleep0(N / 10),
+        "kernel coroutine, thread blocked",
+    );
+    row(
+        "pipe write + async read (8 bytes)",
+        pipe_read(rd, wr, N / 10, true).await,
+        "read awaited",
+    );
+    row(
+        "pipe write + blocking read (8 bytes)",
+        pipe_read(rd, wr, N / 10, false).await,
+        "read waited",
+    );
     syscall::close(rd).unwrap();
     syscall::close(wr).unwrap();
-    row("pipe ring hop (4 processes + init)", pipe_ring(4, 200), "seed 003 §4: write, wake, read");
+    row(
+        "pipe ring hop (4 processes + init)",
+        pipe_ring(4, 200),
+        "seed 003 §4: write, wake, read",
+    );
     println!("thread switch / coroutine switch = {}x", th / co.max(1));
     0
 }

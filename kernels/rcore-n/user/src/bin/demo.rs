@@ -8,8 +8,16 @@ use rcore_n_user::*;
 entry!(main);
 
 async fn main() -> i32 {
-    println!("[demo] init (pid {}) on {} harts: spawning three workers", syscall::getpid(), syscall::harts());
-    let workers = [("demo_worker", 30u8), ("demo_worker", 10), ("demo_worker", 20)];
+    println!(
+        "[demo] init (pid {}) on {} harts: spawning three workers",
+        syscall::getpid(),
+        syscall::harts()
+    );
+    let workers = [
+        ("demo_worker", 30u8),
+        ("demo_worker", 10),
+        ("demo_worker", 20),
+    ];
     for (name, cap) in workers {
         let pid = syscall::spawn(name, cap).unwrap();
         println!("[demo] spawned {name} pid {pid} with priority cap {cap}");

@@ -15,7 +15,9 @@ async fn main() -> i32 {
             // The global view is mapped read-only.
             0 => core::ptr::write_volatile(rcore_n_abi::layout::GLOBAL_VIEW as *mut u64, 0),
             // Address 0 is unmapped.
-            1 => drop(core::ptr::read_volatile(core::hint::black_box(0usize) as *const u64)),
+            1 => drop(core::ptr::read_volatile(
+                core::hint::black_box(0usize) as *const u64
+            )),
             // An all-zero word is an illegal instruction.
             2 => core::arch::asm!(".word 0"),
             // User floating point is off (the kernel does not switch FP

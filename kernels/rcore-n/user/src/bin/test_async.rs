@@ -37,7 +37,10 @@ async fn main() -> i32 {
     for r in readers {
         let (n, v) = r.await.unwrap();
         assert_eq!(n, Ok(8), "a read lost its bytes");
-        assert!(!core::mem::replace(&mut seen[v as usize], true), "record {v} read twice");
+        assert!(
+            !core::mem::replace(&mut seen[v as usize], true),
+            "record {v} read twice"
+        );
     }
     assert_eq!(syscall::waitpid(Some(writer)), Ok((writer, 0)));
     println!("{READERS} concurrent async reads each got their 8 bytes");
@@ -74,16 +77,24 @@ async fn main() -> i32 {
     let polls = POLLS.load(Relaxed);
     assert_eq!(polls, 8, "each occupant polled once");
     // SAFETY: the kernel maps our user-interrupt page here.
-    let page = unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
+    let page =
+        unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
     for id in &stale {
         page.post(cops_uintr::Record::wake(id.to_raw())).unwrap();
     }
     call::sleep(1_000_000).await.unwrap(); // the records are drained by now
     yield_now().await;
     let rejected = uintr::STATS.rejected.load(Relaxed) - rejected_before;
-    println!("stale wakes rejected: {rejected}; occupants polled {} more times", POLLS.load(Relaxed) - polls);
+    println!(
+        "stale wakes rejected: {rejected}; occupants polled {} more times",
+        POLLS.load(Relaxed) - polls
+    );
     assert_eq!(rejected, 8, "a stale wake was not rejected");
-    assert_eq!(POLLS.load(Relaxed), polls, "a stale wake reached a new occupant");
+    assert_eq!(
+        POLLS.load(Relaxed),
+        polls,
+        "a stale wake reached a new occupant"
+    );
     for o in occupants {
         o.cancel().unwrap();
     }
@@ -96,11 +107,16 @@ async fn main() -> i32 {
     for (i, s) in sleepers.into_iter().enumerate() {
         assert_eq!(s.await.unwrap(), Ok(i), "a completion was lost");
     }
-    println!("{FLOOD} async sleeps completed; the queue overflowed {} times (then resynced)", {
-        // SAFETY: the kernel maps our user-interrupt page here.
-        let page = unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
-        page.failed_posts()
-    });
+    println!(
+        "{FLOOD} async sleeps completed; the queue overflowed {} times (then resynced)",
+        {
+            // SAFETY: the kernel maps our user-interrupt page here.
+            let page = unsafe {
+                cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8)
+            };
+            page.failed_posts()
+        }
+    );
     // 4. A busy executor (coroutines yielding to each other, no system
     // calls) still hears completions: an urgent coroutine's async sleep
     // ends while two low-priority coroutines spin.
@@ -134,7 +150,10 @@ async fn main() -> i32 {
     urgent.await.unwrap();
     let waited_us = (DONE_AT.load(Relaxed) - t0) / 10;
     println!("urgent async sleep(2 ms) done after {waited_us} us while others spun");
-    assert!(DONE_AT.load(Relaxed) < spin_until, "the completion waited for the spinners");
+    assert!(
+        DONE_AT.load(Relaxed) < spin_until,
+        "the completion waited for the spinners"
+    );
     println!("TEST test_async PASS");
     0
 }

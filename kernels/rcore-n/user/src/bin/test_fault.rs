@@ -13,9 +13,14 @@ async fn main() -> i32 {
     assert_eq!(syscall::write(4, &[0]), Ok(1));
     // fault_child reads how to fault from the pipe (7, 8).
     assert_eq!(syscall::pipe(), Ok((7, 8)));
-    for (mode, what) in ["store to the read-only view", "load from NULL", "illegal instruction", "floating point"]
-        .into_iter()
-        .enumerate()
+    for (mode, what) in [
+        "store to the read-only view",
+        "load from NULL",
+        "illegal instruction",
+        "floating point",
+    ]
+    .into_iter()
+    .enumerate()
     {
         assert_eq!(syscall::write(8, &[mode as u8]), Ok(1));
         let pid = syscall::spawn("fault_child", 12).unwrap();
@@ -25,7 +30,11 @@ async fn main() -> i32 {
     }
     let mut buf = [0u8; 8];
     assert_eq!(syscall::read(5, &mut buf), Ok(8));
-    assert_eq!(usize::from_le_bytes(buf), sibling, "the sibling finished its work");
+    assert_eq!(
+        usize::from_le_bytes(buf),
+        sibling,
+        "the sibling finished its work"
+    );
     assert_eq!(syscall::waitpid(Some(sibling)), Ok((sibling, 0)));
     println!("TEST test_fault PASS");
     0

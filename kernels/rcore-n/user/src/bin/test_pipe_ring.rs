@@ -32,7 +32,11 @@ async fn main() -> i32 {
         let mut buf = [0u8; 8];
         assert_eq!(syscall::read(5 + 2 * NODES, &mut buf), Ok(8));
         let back = u64::from_le_bytes(buf);
-        assert_eq!(back, token + NODES as u64, "a node lost or duplicated the token");
+        assert_eq!(
+            back,
+            token + NODES as u64,
+            "a node lost or duplicated the token"
+        );
         token = back;
     }
     let ns = syscall::clock() - t0;
@@ -43,7 +47,12 @@ async fn main() -> i32 {
         let (_, code) = syscall::waitpid(None).unwrap();
         assert_eq!(code, 0);
     }
-    println!("{} hops in {} us ({} ns per hop)", ROUNDS * NODES as u64, ns / 1000, ns / (ROUNDS * NODES as u64));
+    println!(
+        "{} hops in {} us ({} ns per hop)",
+        ROUNDS * NODES as u64,
+        ns / 1000,
+        ns / (ROUNDS * NODES as u64)
+    );
     println!("TEST test_pipe_ring PASS");
     0
 }

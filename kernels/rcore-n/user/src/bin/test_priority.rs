@@ -53,7 +53,10 @@ async fn main() -> i32 {
     let mut sorted = finished.clone();
     sorted.sort();
     if harts == 1 {
-        assert_eq!(finished, sorted, "one hart: children finish strictly by priority");
+        assert_eq!(
+            finished, sorted,
+            "one hart: children finish strictly by priority"
+        );
     } else {
         // Several harts run several children at once, and QEMU's vCPUs
         // share the host's cores: the order is only approximate, so it is

@@ -54,14 +54,23 @@ async fn main() -> i32 {
     assert_eq!(count.load(SeqCst), COROUTINES);
     let seen = tids_seen.load(SeqCst);
     println!("{COROUTINES} coroutines ran on threads {seen:#b}");
-    assert!(seen != 0 && seen < 1 << 4, "only threads 0..4 run this executor");
+    assert!(
+        seen != 0 && seen < 1 << 4,
+        "only threads 0..4 run this executor"
+    );
 
     // The thread model: blocking calls block only their own thread.
-    let tids: Vec<usize> = (1..=3).map(|a| spawn_thread(blocking_worker, a).unwrap()).collect();
+    let tids: Vec<usize> = (1..=3)
+        .map(|a| spawn_thread(blocking_worker, a).unwrap())
+        .collect();
     for (a, t) in tids.iter().enumerate() {
         assert_eq!(syscall::thread_join(*t), Ok(((a + 1) * 10) as i32));
     }
-    assert_eq!(syscall::thread_join(tids[0]), Err(Errno::Srch), "joined twice");
+    assert_eq!(
+        syscall::thread_join(tids[0]),
+        Err(Errno::Srch),
+        "joined twice"
+    );
     println!("TEST test_threads PASS");
     0
 }

@@ -10,7 +10,10 @@ entry!(main);
 async fn main() -> i32 {
     // We are running on the vDSO executor: this coroutine's id came from it.
     let me = current_id().unwrap();
-    println!("main coroutine {me:?} runs on the vDSO executor (ABI {VDSO_ABI}) at {:#x}", rcore_n_abi::layout::VDSO_BASE);
+    println!(
+        "main coroutine {me:?} runs on the vDSO executor (ABI {VDSO_ABI}) at {:#x}",
+        rcore_n_abi::layout::VDSO_BASE
+    );
 
     // Several processes at once, all on the same copy.
     let mut pids = [0; 4];
@@ -27,7 +30,11 @@ async fn main() -> i32 {
     assert_eq!(syscall::pipe(), Ok((7, 8)));
     assert_eq!(syscall::write(8, &[4]), Ok(1));
     let pid = syscall::spawn("fault_child", 12).unwrap();
-    assert_eq!(syscall::waitpid(Some(pid)), Ok((pid, -11)), "a write to the vDSO was not stopped");
+    assert_eq!(
+        syscall::waitpid(Some(pid)),
+        Ok((pid, -11)),
+        "a write to the vDSO was not stopped"
+    );
 
     // A program built against another ABI version is refused.
     let pid = syscall::spawn("vdso_old_abi", 12).unwrap();
