@@ -46,6 +46,9 @@ pub mod nr {
     pub const SHUTDOWN: usize = 500;
     /// `harts() -> n`: harts running the kernel.
     pub const HARTS: usize = 501;
+    /// `kernel_model(m)`: serve this process's waiting system calls on
+    /// kernel coroutines (`m = 0`, the default) or kernel threads (`m = 1`).
+    pub const KERNEL_MODEL: usize = 502;
     /// `async(nr, a0, a1, a2, slot: *mut AsyncSlot, cid) -> result`: run
     /// system call `nr` without blocking the thread. Returns its result if
     /// it is ready at once; otherwise `-EINPROGRESS`, and when it completes

@@ -52,6 +52,7 @@ pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) ->
         _ => return Outcome::Return(Errno::Inval.ret()),
     };
     let p = proc.clone();
+    let fut = proc.served(fut);
     let served = async move {
         let done = fut.await;
         complete(&p, slot_pa, cid, done);

@@ -97,6 +97,13 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::UINTR_RETURN => asynchronous::uintr_return(proc, thread, ctx),
         nr::UINTR_WAIT => asynchronous::uintr_wait(proc),
         nr::UINTR_KICK => asynchronous::uintr_kick(proc),
+        nr::KERNEL_MODEL => match a[0] {
+            0 | 1 => {
+                proc.kernel_threads.store(a[0] == 1, core::sync::atomic::Ordering::Relaxed);
+                Outcome::Return(0)
+            }
+            _ => Outcome::Return(Errno::Inval.ret()),
+        },
         nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Outcome::Return(Errno::NoSys.ret()),

@@ -1,6 +1,7 @@
 //! Tasks: the kernel executor every hart runs, the global priority view,
 //! the switching coroutines, processes and threads.
 
+pub mod kthread;
 mod platform;
 pub mod process;
 mod switcher;

@@ -62,6 +62,9 @@ pub struct Process {
     pub upcall_waiters: WaitQueue,
     /// A `uintr_kick` not yet consumed by a `uintr_wait`.
     pub kicked: AtomicBool,
+    /// Serve this process's waiting system calls on kernel threads (the
+    /// KT models) instead of kernel coroutines (KC, the default).
+    pub kernel_threads: AtomicBool,
     /// Kernel coroutines serving this process's asynchronous calls.
     async_ops: spin::Mutex<alloc::collections::BTreeSet<u64>>,
     threads: spin::Mutex<Threads>,
@@ -126,6 +129,7 @@ pub fn spawn(
         uintr_page,
         upcall_waiters: WaitQueue::new(),
         kicked: AtomicBool::new(false),
+        kernel_threads: AtomicBool::new(false),
         async_ops: spin::Mutex::new(alloc::collections::BTreeSet::new()),
         threads: spin::Mutex::new(Threads::default()),
         cap: AtomicU8::new(cap.level()),
@@ -249,6 +253,12 @@ impl Process {
         if last {
             self.exit(code);
         }
+    }
+
+    /// How this process's waiting system calls are served: on a kernel
+    /// coroutine (the call's own future) or on a kernel thread.
+    pub fn served(&self, call: crate::syscall::SyscallFuture) -> crate::syscall::SyscallFuture {
+        if self.kernel_threads.load(Relaxed) { super::kthread::spawn(call) } else { call }
     }
 
     /// Remember a kernel coroutine serving an asynchronous call (cancelled

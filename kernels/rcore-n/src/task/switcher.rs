@@ -163,6 +163,7 @@ fn record_exit(proc: &Process) {
 /// waits for it; the thread runs again when it completes.
 fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::SyscallFuture) {
     let (p, t) = (proc.clone(), thread.clone());
+    let fut = proc.served(fut);
     let served = async move {
         let r = fut.await.commit(&p);
         t.ctx.lock().set_ret(r);

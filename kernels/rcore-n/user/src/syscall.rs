@@ -129,3 +129,8 @@ pub fn uintr_wait() {
 pub fn uintr_kick() {
     syscall(nr::UINTR_KICK, 0, 0, 0);
 }
+/// Serve this process's waiting calls on kernel threads (`true`) or kernel
+/// coroutines (`false`, the default): the KT / KC models of COPS §5.1.
+pub fn kernel_threads(on: bool) -> Result<(), Errno> {
+    check(syscall(nr::KERNEL_MODEL, on as usize, 0, 0)).map(drop)
+}

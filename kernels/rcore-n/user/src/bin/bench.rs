@@ -240,6 +240,13 @@ async fn main() -> i32 {
         blocking_sleep0(N / 10),
         "kernel coroutine, thread blocked",
     );
+    syscall::kernel_threads(true).unwrap();
+    let _ = blocking_sleep0(N / 100); // warm up the kernel-thread path
+    let kt = blocking_sleep0(N / 10);
+    row("blocking sleep(0) served by a kernel thread", kt, "KT model: own kernel stack");
+    let (kta, _) = async_sleep0(N / 10).await;
+    row("async sleep(0) served by a kernel thread", kta, "KTUC model");
+    syscall::kernel_threads(false).unwrap();
     row(
         "pipe write + async read (8 bytes)",
         pipe_read(rd, wr, N / 10, true).await,

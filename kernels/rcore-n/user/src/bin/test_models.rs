@@ -1,0 +1,79 @@
+//! The four models of COPS §5.1 on one workload: waiters that sleep, then
+//! read a record from a pipe, as user coroutines (async calls) or user
+//! threads (blocking calls), served by kernel coroutines or kernel threads:
+//! KCUC, KCUT, KTUC, KTUT. Every waiter must get exactly one record.
+#![no_std]
+#![no_main]
+extern crate alloc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use rcore_n_user::*;
+
+entry!(main);
+
+const WAITERS: usize = 8;
+
+/// Bit `i` set when record `i` was read; checked for exactly-once.
+static SEEN: AtomicU64 = AtomicU64::new(0);
+
+fn record(buf: [u8; 8]) {
+    let bit = 1u64 << u64::from_le_bytes(buf);
+    assert_eq!(SEEN.fetch_or(bit, SeqCst) & bit, 0, "a record was read twice");
+}
+
+fn thread_waiter(rd: usize) -> i32 {
+    call::sleep(2_000_000).wait().unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(call::read(rd, &mut buf).wait(), Ok(8));
+    record(buf);
+    0
+}
+
+async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
+    syscall::kernel_threads(kernel_threads).unwrap();
+    SEEN.store(0, SeqCst);
+    let (rd, wr) = syscall::pipe().unwrap();
+    let mut tids = Vec::new();
+    let mut coroutines = Vec::new();
+    for _ in 0..WAITERS {
+        if user_threads {
+            tids.push(spawn_thread(thread_waiter, rd).unwrap());
+        } else {
+            coroutines.push(
+                spawn(
+                    async move {
+                        call::sleep(2_000_000).await.unwrap();
+                        let mut buf = [0u8; 8];
+                        assert_eq!(call::read(rd, &mut buf).await, Ok(8));
+                        record(buf);
+                    },
+                    10,
+                )
+                .unwrap(),
+            );
+        }
+    }
+    for i in 0..WAITERS as u64 {
+        assert_eq!(call::write(wr, &i.to_le_bytes()).await, Ok(8));
+    }
+    for t in tids {
+        assert_eq!(syscall::thread_join(t), Ok(0));
+    }
+    for c in coroutines {
+        c.await.unwrap();
+    }
+    assert_eq!(SEEN.load(SeqCst), (1 << WAITERS) - 1, "{model}: a record was lost");
+    println!("{model}: {WAITERS} waiters each read their record");
+    syscall::close(rd).unwrap();
+    syscall::close(wr).unwrap();
+}
+
+async fn main() -> i32 {
+    run("KCUC (kernel coroutines, user coroutines)", false, false).await;
+    run("KCUT (kernel coroutines, user threads)", false, true).await;
+    run("KTUC (kernel threads, user coroutines)", true, false).await;
+    run("KTUT (kernel threads, user threads)", true, true).await;
+    assert_eq!(syscall::raw(rcore_n_abi::nr::KERNEL_MODEL, 7, 0, 0), Errno::Inval.ret());
+    println!("TEST test_models PASS");
+    0
+}
