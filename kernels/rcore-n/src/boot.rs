@@ -2,7 +2,7 @@
 //! device tree, and bringing every hart into the shared executor.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
 
 use crate::board::MAX_HARTS;
 
@@ -10,12 +10,24 @@ const STACK_SIZE: usize = 64 * 1024;
 
 global_asm!(
     "
-    .option arch, +m
+    .option arch, +m, +a
     .section .text.entry
     .globl _start
 _start:
     # a0 = hartid, a1 = DTB (from OpenSBI); the boot hart may be any hart.
+    # Only the first hart here boots (zeroes .bss, sets everything up); a
+    # hart that arrives later waits for that, then joins as a secondary.
+    la      t0, {lottery}
+    li      t1, 1
+    amoswap.w.aqrl t1, t1, (t0)
+    bnez    t1, 2f
     la      t2, {rust_main}
+    j       1f
+2:  la      t0, {boot_done}
+3:  lw      t1, 0(t0)
+    fence   r, rw
+    beqz    t1, 3b
+    la      t2, {secondary_main}
     j       1f
 
     .globl _secondary_start
@@ -31,10 +43,20 @@ _secondary_start:
     jr      t2
     ",
     stacks = sym BOOT_STACKS,
+    lottery = sym BOOT_LOTTERY,
+    boot_done = sym BOOT_DONE,
     size = const STACK_SIZE,
     rust_main = sym rust_main,
     secondary_main = sym secondary_main,
 );
+
+/// Taken by the first hart to reach `_start`. In `.data`, not `.bss`: the
+/// winner zeroes `.bss`, and a late hart must still see that it lost.
+#[unsafe(link_section = ".data")]
+static BOOT_LOTTERY: AtomicU32 = AtomicU32::new(0);
+/// Set once the boot hart has initialised the kernel (`.data`, as above).
+#[unsafe(link_section = ".data")]
+static BOOT_DONE: AtomicU32 = AtomicU32::new(0);
 
 #[unsafe(link_section = ".bss.stack")]
 static mut BOOT_STACKS: [[u8; STACK_SIZE]; MAX_HARTS] = [[0; STACK_SIZE]; MAX_HARTS];
@@ -104,7 +126,10 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
     let bootargs: &'static str = fdt.chosen().bootargs().unwrap_or("");
     let hart_ids: heapless::Vec<usize, 8> = fdt.cpus().map(|c| c.ids().first()).take(8).collect();
 
-    crate::mm::init(kernel_end(), mem_end);
+    // The firmware leaves the DTB near the top of RAM: frames stop below
+    // it, so it (and `bootargs`, which points into it) is never reused.
+    let frames_end = if (kernel_end()..mem_end).contains(&dtb) { dtb & !0xfff } else { mem_end };
+    crate::mm::init(kernel_end(), frames_end);
     crate::trap::init_hart();
     println!(
         "[kernel] rcore-n on hart {hart}: {} MiB RAM, timebase {timebase} Hz, {} harts, bootargs {bootargs:?}",
@@ -113,6 +138,7 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
     );
     let harts = hart_ids.iter().filter(|&&id| id < MAX_HARTS).count().max(1);
     crate::task::init(BootInfo { bootargs, harts });
+    BOOT_DONE.store(1, Release);
 
     let mut started = 1;
     for &id in hart_ids.iter() {

@@ -133,19 +133,6 @@ impl PageTable {
         Ok(())
     }
 
-    /// Remove the 4 KiB mapping at `va` (if any).
-    pub fn unmap(&mut self, va: usize) {
-        let mut table = self.root.pa();
-        for level in [2, 1] {
-            let e = entries(table)[(va >> (12 + 9 * level)) & 511];
-            if e & PteFlags::V.bits() == 0 || e & (PteFlags::R | PteFlags::X).bits() != 0 {
-                return;
-            }
-            table = pte_pa(e);
-        }
-        entries(table)[(va >> 12) & 511] = 0;
-    }
-
     /// The physical address and flags `va` maps to (4 KiB leaves only: user
     /// memory never uses superpages).
     pub fn translate(&self, va: usize) -> Option<(usize, PteFlags)> {

@@ -99,7 +99,11 @@ impl UserSpace {
             .map_err(|_| Errno::NoMem)
     }
 
-    /// Map the stack of thread `tid`; returns its top.
+    /// Map the stack of thread `tid`; returns its top. Stacks stay mapped
+    /// until the process ends and are reused by the next thread with the
+    /// same tid: unmapping one while another hart may still hold its
+    /// translation in a TLB would need a shootdown (an IPI to every hart
+    /// running the process) before the frames could be reused.
     pub fn map_stack(&mut self, tid: usize) -> Result<usize> {
         let top = layout::USER_STACK_TOP - tid * layout::USER_STACK_STRIDE;
         let pages = layout::USER_STACK_SIZE / PAGE_SIZE;
@@ -107,19 +111,6 @@ impl UserSpace {
             self.map_new(top / PAGE_SIZE - i, PteFlags::U | PteFlags::R | PteFlags::W)?;
         }
         Ok(top)
-    }
-
-    /// Release the stack of an exited thread.
-    pub fn unmap_stack(&mut self, tid: usize) {
-        let top = layout::USER_STACK_TOP - tid * layout::USER_STACK_STRIDE;
-        for i in 1..=layout::USER_STACK_SIZE / PAGE_SIZE {
-            let vpn = top / PAGE_SIZE - i;
-            if self.pages.remove(&vpn).is_some() {
-                self.table.unmap(vpn * PAGE_SIZE);
-            }
-        }
-        // SAFETY: drops stale translations of the unmapped pages.
-        unsafe { core::arch::asm!("sfence.vma") };
     }
 
     /// The page table.

@@ -16,6 +16,10 @@ use core::task::{Context, Poll, Waker};
 use crate::syscall::{Done, SyscallFuture};
 
 const STACK_SIZE: usize = 16 * 1024;
+/// Bytes at the bottom of each stack that must stay untouched: checked after
+/// every run of the thread, so an overflow is reported, not silent.
+const CANARY: usize = 512;
+const CANARY_BYTE: u8 = 0xa5;
 
 /// Callee-saved registers of a suspended side (`tp` is not switched: it is
 /// the hart id, and a thread may resume on another hart).
@@ -124,6 +128,8 @@ impl Future for OnKernelThread {
         unsafe {
             (*t).waker = Some(cx.waker().clone());
             __kthread_switch(&raw mut (*t).executor, &raw const (*t).thread);
+            let stack: &[u8] = &(*t)._stack;
+            assert!(stack[..CANARY].iter().all(|&b| b == CANARY_BYTE), "kernel thread stack overflow");
             match (*t).done.take() {
                 Some(done) => Poll::Ready(done),
                 None => Poll::Pending,
@@ -134,7 +140,7 @@ impl Future for OnKernelThread {
 
 /// Serve `call` on a new kernel thread.
 pub fn spawn(call: SyscallFuture) -> SyscallFuture {
-    let stack = vec![0u8; STACK_SIZE].into_boxed_slice();
+    let stack = vec![CANARY_BYTE; STACK_SIZE].into_boxed_slice();
     let top = (stack.as_ptr() as usize + STACK_SIZE) & !15;
     let mut t = Box::new(KernelThread {
         thread: Registers::default(),

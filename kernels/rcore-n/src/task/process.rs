@@ -248,7 +248,6 @@ impl Process {
             th.exited.insert(tid, code);
             th.all.is_empty()
         };
-        self.space.lock().unmap_stack(tid);
         self.thread_exits.notify_all();
         if last {
             self.exit(code);
