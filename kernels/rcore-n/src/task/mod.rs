@@ -46,20 +46,8 @@ pub fn tracing() -> bool {
 
 /// The kernel executor.
 pub fn exec() -> &'static VdsoExecutor {
-    match EXEC.get() {
-        Some(e) => e,
-        None => {
-            let sp: usize;
-            // SAFETY: reads a register.
-            unsafe { core::arch::asm!("mv {}, sp", out(reg) sp) };
-            panic!(
-                "task::init first (sp {sp:#x}, init started {})",
-                INIT_STARTED.load(Relaxed)
-            )
-        }
-    }
+    EXEC.get().expect("task::init first")
 }
-static INIT_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Physical address and length of the view's pages.
 pub fn view_pages() -> (usize, usize) {
@@ -79,7 +67,6 @@ pub fn view_changed(pid: usize, prio: Option<Priority>) {
 
 /// Boot hart: build the executor and the switching coroutines, start init.
 pub fn init(info: crate::boot::BootInfo) {
-    INIT_STARTED.store(true, Relaxed);
     // SAFETY: the kernel mapping of the image is in every root, for good.
     let vdso = unsafe { Vdso::from_entry(crate::mm::vdso::kernel_entry()) }
         .unwrap_or_else(|e| panic!("the kernel's vDSO binding refused the image: {e}"));
