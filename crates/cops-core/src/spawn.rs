@@ -94,6 +94,37 @@ pub trait ExecutorOps: Sync {
     fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error>;
     /// As [`Executor::cancel`].
     fn cancel(&self, id: CoroutineId) -> Result<(), Error>;
+
+    /// Box `future` and spawn it at `priority` (as [`Executor::spawn`]).
+    #[cfg(feature = "alloc")]
+    fn spawn<F>(
+        &'static self,
+        future: F,
+        priority: Priority,
+    ) -> Result<JoinHandle<F::Output>, Error>
+    where
+        Self: Sized,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_boxed(self, future, priority, CoroutineKind::Normal)
+    }
+
+    /// Box `future` and spawn it as a `kind` coroutine.
+    #[cfg(feature = "alloc")]
+    fn spawn_kind<F>(
+        &'static self,
+        future: F,
+        priority: Priority,
+        kind: CoroutineKind,
+    ) -> Result<JoinHandle<F::Output>, Error>
+    where
+        Self: Sized,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        spawn_boxed(self, future, priority, kind)
+    }
 }
 
 impl<P: Platform> ExecutorOps for Executor<P> {

@@ -158,53 +158,39 @@ fn spawn_in_static_storage_needs_no_allocator() {
 
 #[test]
 fn aging_bounds_the_wait_of_a_low_priority_coroutine() {
-    let storage: &'static Storage<8> = Box::leak(Box::new(Storage::new()));
-    let exec: &'static Executor =
-        Box::leak(Box::new(Executor::new(storage, NoPlatform).with_aging(4)));
-    let low_ran_at = Arc::new(AtomicUsize::new(usize::MAX));
-    let steps = Arc::new(AtomicUsize::new(0));
-    let (l, s) = (low_ran_at.clone(), steps.clone());
-    exec.spawn(async move { l.store(s.load(SeqCst), SeqCst) }, p(60))
-        .unwrap();
-    let s = steps.clone();
-    exec.spawn(
-        async move {
-            // A busy high-priority coroutine that never blocks for 50 steps.
-            for _ in 0..50 {
-                s.fetch_add(1, SeqCst);
-                yield_now().await;
-            }
-        },
-        p(0),
-    )
-    .unwrap();
-    exec.run_until_idle();
-    let at = low_ran_at.load(SeqCst);
-    assert!(
-        at < 4,
-        "low-priority coroutine waited {at} steps with aging every 4 picks"
-    );
-
-    // Without aging the same load starves it until the busy one finishes.
-    let plain = Executor::leak(8, NoPlatform);
-    let (l, s) = (low_ran_at.clone(), Arc::new(AtomicUsize::new(0)));
-    let s2 = s.clone();
-    plain
-        .spawn(async move { l.store(s2.load(SeqCst), SeqCst) }, p(60))
-        .unwrap();
-    plain
-        .spawn(
+    /// A level-60 coroutine and a level-0 one that yields for 50 steps
+    /// without blocking: after how many busy steps did the low one run?
+    fn low_waits_for(exec: &'static Executor) -> usize {
+        let (low_ran_at, steps) = (
+            Arc::new(AtomicUsize::new(usize::MAX)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let (l, s) = (low_ran_at.clone(), steps.clone());
+        exec.spawn(async move { l.store(s.load(SeqCst), SeqCst) }, p(60))
+            .unwrap();
+        exec.spawn(
             async move {
                 for _ in 0..50 {
-                    s.fetch_add(1, SeqCst);
+                    steps.fetch_add(1, SeqCst);
                     yield_now().await;
                 }
             },
             p(0),
         )
         .unwrap();
-    plain.run_until_idle();
-    assert_eq!(low_ran_at.load(SeqCst), 50);
+        exec.run_until_idle();
+        low_ran_at.load(SeqCst)
+    }
+
+    let storage: &'static Storage<8> = Box::leak(Box::new(Storage::new()));
+    let aging = Box::leak(Box::new(Executor::new(storage, NoPlatform).with_aging(4)));
+    let at = low_waits_for(aging);
+    assert!(
+        at < 4,
+        "low-priority coroutine waited {at} steps with aging every 4 picks"
+    );
+    // Without aging the same load starves it until the busy one finishes.
+    assert_eq!(low_waits_for(Executor::leak(8, NoPlatform)), 50);
 }
 
 /// Many workers, many cross-thread wakes (racing with the polls that

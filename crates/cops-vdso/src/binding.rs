@@ -5,8 +5,8 @@ use core::ffi::c_void;
 
 use cops_core::raw::RawCoroutine;
 use cops_core::{
-    CoroutineId, CoroutineKind, CoroutineState, Error, ExecutorOps, JoinHandle, Outcome, Polled,
-    Priority, RunExit,
+    CoroutineId, CoroutineKind, CoroutineState, Error, ExecutorOps, Outcome, Polled, Priority,
+    RunExit,
 };
 
 use crate::abi::{AbiError, PolledRepr, State, VdsoPlatform, VdsoTable};
@@ -41,7 +41,8 @@ impl Vdso {
 }
 
 /// An executor reached through a vDSO table; its state lives in a data
-/// area the caller gave it.
+/// area the caller gave it. Spawning, waking, re-prioritising and
+/// cancelling come from [`ExecutorOps`] (bring it into scope).
 pub struct VdsoExecutor {
     table: &'static VdsoTable,
     state: *const State,
@@ -82,54 +83,9 @@ impl VdsoExecutor {
         }
     }
 
-    /// Spawn `future` at `priority`, as `Executor::spawn`.
-    pub fn spawn<F>(
-        &'static self,
-        future: F,
-        priority: Priority,
-    ) -> Result<JoinHandle<F::Output>, Error>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        cops_core::spawn_boxed(self, future, priority, CoroutineKind::Normal)
-    }
-
-    /// As `Executor::spawn_kind`.
-    pub fn spawn_kind<F>(
-        &'static self,
-        future: F,
-        priority: Priority,
-        kind: CoroutineKind,
-    ) -> Result<JoinHandle<F::Output>, Error>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        cops_core::spawn_boxed(self, future, priority, kind)
-    }
-
-    /// As `Executor::wake`.
-    pub fn wake(&self, id: CoroutineId) -> Result<(), Error> {
-        // SAFETY: `state` came from this table's `init`.
-        result(unsafe { (self.table.wake)(self.state, id.to_raw()) })
-    }
-
-    /// As `Executor::set_priority`.
-    pub fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
-        // SAFETY: as `wake`.
-        result(unsafe { (self.table.set_priority)(self.state, id.to_raw(), priority.level()) })
-    }
-
-    /// As `Executor::cancel`.
-    pub fn cancel(&self, id: CoroutineId) -> Result<(), Error> {
-        // SAFETY: as `wake`.
-        result(unsafe { (self.table.cancel)(self.state, id.to_raw()) })
-    }
-
     /// As `Executor::priority`.
     pub fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         let r = unsafe { (self.table.priority)(self.state, id.to_raw()) };
         if r < 0 {
             Err(Error::from_code(r).unwrap_or(Error::BadId))
@@ -140,7 +96,7 @@ impl VdsoExecutor {
 
     /// As `Executor::state`.
     pub fn state(&self, id: CoroutineId) -> Result<CoroutineState, Error> {
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         match unsafe { (self.table.coroutine_state)(self.state, id.to_raw()) } {
             0 => Ok(CoroutineState::Ready),
             1 => Ok(CoroutineState::Running),
@@ -152,27 +108,27 @@ impl VdsoExecutor {
 
     /// As `Executor::current_id`.
     pub fn current_id(&self) -> Option<CoroutineId> {
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         let raw = unsafe { (self.table.current_id)(self.state) };
         (raw != u64::MAX).then(|| CoroutineId::from_raw(raw))
     }
 
     /// As `Executor::highest_ready`.
     pub fn highest_ready(&self) -> Option<Priority> {
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         Priority::new(unsafe { (self.table.highest_ready)(self.state) })
     }
 
     /// As `Executor::live`.
     pub fn live(&self) -> usize {
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         unsafe { (self.table.live)(self.state) }
     }
 
     /// As `Executor::poll_next`.
     pub fn poll_next(&self) -> Option<Polled> {
         let mut out = PolledRepr::default();
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         if !unsafe { (self.table.poll_next)(self.state, &mut out) } {
             return None;
         }
@@ -198,7 +154,7 @@ impl VdsoExecutor {
 
     /// As `Executor::run`.
     pub fn run(&self) -> RunExit {
-        // SAFETY: as `wake`.
+        // SAFETY: `state` came from this table's `init`.
         match unsafe { (self.table.run)(self.state) } {
             0 => RunExit::AllDone,
             _ => RunExit::Yield,
@@ -235,12 +191,15 @@ impl ExecutorOps for VdsoExecutor {
         }
     }
     fn wake(&self, id: CoroutineId) -> Result<(), Error> {
-        VdsoExecutor::wake(self, id)
+        // SAFETY: `state` came from this table's `init`.
+        result(unsafe { (self.table.wake)(self.state, id.to_raw()) })
     }
     fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
-        VdsoExecutor::set_priority(self, id, priority)
+        // SAFETY: `state` came from this table's `init`.
+        result(unsafe { (self.table.set_priority)(self.state, id.to_raw(), priority.level()) })
     }
     fn cancel(&self, id: CoroutineId) -> Result<(), Error> {
-        VdsoExecutor::cancel(self, id)
+        // SAFETY: `state` came from this table's `init`.
+        result(unsafe { (self.table.cancel)(self.state, id.to_raw()) })
     }
 }

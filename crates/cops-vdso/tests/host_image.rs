@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cops_core::{Error, Priority};
+use cops_core::{Error, ExecutorOps, Priority};
 use cops_vdso::abi::{AbiError, VERSION, VdsoPlatform, VdsoTable};
 use cops_vdso::binding::{Vdso, VdsoExecutor};
 use cops_vdso::host;

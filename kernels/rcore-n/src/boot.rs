@@ -128,7 +128,11 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
 
     // The firmware leaves the DTB near the top of RAM: frames stop below
     // it, so it (and `bootargs`, which points into it) is never reused.
-    let frames_end = if (kernel_end()..mem_end).contains(&dtb) { dtb & !0xfff } else { mem_end };
+    let frames_end = if (kernel_end()..mem_end).contains(&dtb) {
+        dtb & !0xfff
+    } else {
+        mem_end
+    };
     crate::mm::init(kernel_end(), frames_end);
     crate::trap::init_hart();
     println!(

@@ -12,7 +12,7 @@
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering::*;
 
-use cops_core::CoroutineKind;
+use cops_core::{CoroutineKind, ExecutorOps};
 use cops_uintr::{PageSized, Record, soft};
 use rcore_n_abi::{AsyncSlot, Errno, nr};
 

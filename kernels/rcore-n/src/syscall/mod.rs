@@ -99,7 +99,8 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::UINTR_KICK => asynchronous::uintr_kick(proc),
         nr::KERNEL_MODEL => match a[0] {
             0 | 1 => {
-                proc.kernel_threads.store(a[0] == 1, core::sync::atomic::Ordering::Relaxed);
+                proc.kernel_threads
+                    .store(a[0] == 1, core::sync::atomic::Ordering::Relaxed);
                 Outcome::Return(0)
             }
             _ => Outcome::Return(Errno::Inval.ret()),

@@ -129,7 +129,10 @@ impl Future for OnKernelThread {
             (*t).waker = Some(cx.waker().clone());
             __kthread_switch(&raw mut (*t).executor, &raw const (*t).thread);
             let stack: &[u8] = &(*t)._stack;
-            assert!(stack[..CANARY].iter().all(|&b| b == CANARY_BYTE), "kernel thread stack overflow");
+            assert!(
+                stack[..CANARY].iter().all(|&b| b == CANARY_BYTE),
+                "kernel thread stack overflow"
+            );
             match (*t).done.take() {
                 Some(done) => Poll::Ready(done),
                 None => Poll::Pending,

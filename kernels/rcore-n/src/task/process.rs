@@ -12,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::*};
 
-use cops_core::{CoroutineId, Priority};
+use cops_core::{CoroutineId, ExecutorOps, Priority};
 use rcore_n_abi::{Errno, MAX_THREADS};
 
 use super::wait::WaitQueue;
@@ -257,7 +257,11 @@ impl Process {
     /// How this process's waiting system calls are served: on a kernel
     /// coroutine (the call's own future) or on a kernel thread.
     pub fn served(&self, call: crate::syscall::SyscallFuture) -> crate::syscall::SyscallFuture {
-        if self.kernel_threads.load(Relaxed) { super::kthread::spawn(call) } else { call }
+        if self.kernel_threads.load(Relaxed) {
+            super::kthread::spawn(call)
+        } else {
+            call
+        }
     }
 
     /// Remember a kernel coroutine serving an asynchronous call (cancelled

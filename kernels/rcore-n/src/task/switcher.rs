@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use cops_core::switching::SpaceSwitcher;
 use cops_core::view::SpaceId;
-use cops_core::{CoroutineKind, Priority};
+use cops_core::{CoroutineKind, ExecutorOps, Priority};
 
 use super::process::{self, Process, Thread};
 use super::{exec, timer, tracing};

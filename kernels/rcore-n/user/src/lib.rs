@@ -40,8 +40,8 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering::*};
 
 use buddy_system_allocator::LockedHeap;
-use cops_core::RunExit;
 pub use cops_core::{CoroutineId, Error, JoinHandle, Priority, yield_now};
+use cops_core::{ExecutorOps, RunExit};
 use cops_vdso::abi::{AbiError, VdsoPlatform};
 use cops_vdso::binding::{Vdso, VdsoExecutor};
 use rcore_n_abi::{CopsPage, layout};

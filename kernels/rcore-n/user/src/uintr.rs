@@ -4,7 +4,7 @@
 //! `Executor::wake` (the path every `Waker` takes), then returns through
 //! `uintr_return`, which resumes the interrupted context.
 
-use cops_core::CoroutineId;
+use cops_core::{CoroutineId, ExecutorOps};
 use cops_uintr::{ExecutorSink, PageSized};
 use rcore_n_abi::{AsyncSlot, layout, nr};
 

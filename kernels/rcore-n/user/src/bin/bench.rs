@@ -7,6 +7,7 @@
 #![no_main]
 extern crate alloc;
 use alloc::sync::Arc;
+use cops_core::ExecutorOps;
 use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use rcore_n_user::*;
 
@@ -243,9 +244,17 @@ async fn main() -> i32 {
     syscall::kernel_threads(true).unwrap();
     let _ = blocking_sleep0(N / 100); // warm up the kernel-thread path
     let kt = blocking_sleep0(N / 10);
-    row("blocking sleep(0) served by a kernel thread", kt, "KT model: own kernel stack");
+    row(
+        "blocking sleep(0) served by a kernel thread",
+        kt,
+        "KT model: own kernel stack",
+    );
     let (kta, _) = async_sleep0(N / 10).await;
-    row("async sleep(0) served by a kernel thread", kta, "KTUC model");
+    row(
+        "async sleep(0) served by a kernel thread",
+        kta,
+        "KTUC model",
+    );
     syscall::kernel_threads(false).unwrap();
     row(
         "pipe write + async read (8 bytes)",

@@ -18,7 +18,11 @@ static SEEN: AtomicU64 = AtomicU64::new(0);
 
 fn record(buf: [u8; 8]) {
     let bit = 1u64 << u64::from_le_bytes(buf);
-    assert_eq!(SEEN.fetch_or(bit, SeqCst) & bit, 0, "a record was read twice");
+    assert_eq!(
+        SEEN.fetch_or(bit, SeqCst) & bit,
+        0,
+        "a record was read twice"
+    );
 }
 
 fn thread_waiter(rd: usize) -> i32 {
@@ -62,7 +66,11 @@ async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
     for c in coroutines {
         c.await.unwrap();
     }
-    assert_eq!(SEEN.load(SeqCst), (1 << WAITERS) - 1, "{model}: a record was lost");
+    assert_eq!(
+        SEEN.load(SeqCst),
+        (1 << WAITERS) - 1,
+        "{model}: a record was lost"
+    );
     println!("{model}: {WAITERS} waiters each read their record");
     syscall::close(rd).unwrap();
     syscall::close(wr).unwrap();
@@ -73,7 +81,10 @@ async fn main() -> i32 {
     run("KCUT (kernel coroutines, user threads)", false, true).await;
     run("KTUC (kernel threads, user coroutines)", true, false).await;
     run("KTUT (kernel threads, user threads)", true, true).await;
-    assert_eq!(syscall::raw(rcore_n_abi::nr::KERNEL_MODEL, 7, 0, 0), Errno::Inval.ret());
+    assert_eq!(
+        syscall::raw(rcore_n_abi::nr::KERNEL_MODEL, 7, 0, 0),
+        Errno::Inval.ret()
+    );
     println!("TEST test_models PASS");
     0
 }

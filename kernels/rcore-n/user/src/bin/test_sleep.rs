@@ -15,7 +15,10 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 fn sleeper(ms: usize) -> i32 {
     let t0 = syscall::clock();
     syscall::sleep(ms as u64 * 1_000_000);
-    assert!(syscall::clock() - t0 >= ms as u64 * 1_000_000, "a sleeper woke early");
+    assert!(
+        syscall::clock() - t0 >= ms as u64 * 1_000_000,
+        "a sleeper woke early"
+    );
     ORDER[NEXT.fetch_add(1, SeqCst)].store(ms, SeqCst);
     0
 }
