@@ -13,8 +13,12 @@
 //!   [`current_id`] / [`Executor::current_id`] (getcid), [`Executor::wake`],
 //!   [`Executor::set_priority`], [`Executor::alloc_cpu`], [`Executor::cancel`].
 //! - **Hooks** ([`Platform`]): which CPU is this, idle/notify, publish the
-//!   highest ready priority, should-I-yield, alloc-CPU. [`StdPlatform`]
-//!   (feature `std`) runs workers as threads.
+//!   highest ready priority, the priority of the coroutine being polled,
+//!   should-I-yield, alloc-CPU. [`StdPlatform`] (feature `std`) runs
+//!   workers as threads.
+//! - **[`ExecutorOps`]**: spawn / wake / set_priority / cancel by id, for
+//!   code that works on any executor handle (this crate's [`Executor`], or
+//!   one reached through the cops-vdso table).
 //! - **The kernel's side**: [`view::GlobalPriorityView`] (address space →
 //!   highest ready priority, O(1) "who is most urgent") and the
 //!   [`switching`] coroutine that hands the CPU to that space.
