@@ -175,10 +175,13 @@ impl StateWord {
     /// QUEUED → RUNNING for the worker that popped the slot. Returns whether a
     /// cancel was requested (then the worker drops instead of polling).
     pub(crate) fn start_poll(&self) -> bool {
-        self.update(|s| {
-            debug_assert_eq!(life(s), QUEUED, "only a queued slot is popped");
-            Ok((with_life(s, RUNNING) & !NOTIFIED, s & CANCELLED != 0))
-        })
+        // QUEUED + 1 = RUNNING, and NOTIFIED is never set on a queued slot
+        // (only a running one takes it): one fetch_add, no CAS loop.
+        const _: () = assert!(QUEUED + 1 == RUNNING);
+        let prev = self.0.fetch_add(1, AcqRel);
+        debug_assert_eq!(life(prev), QUEUED, "only a queued slot is popped");
+        debug_assert_eq!(prev & NOTIFIED, 0);
+        prev & CANCELLED != 0
     }
 
     pub(crate) fn end_poll_pending(&self) -> AfterPending {
