@@ -20,15 +20,9 @@ fn user_dir() -> PathBuf {
         .join("release")
 }
 
-fn kernel_elf() -> PathBuf {
-    root()
-        .join("target/rcore-n")
-        .join(RISCV_TARGET)
-        .join("release/rcore-n")
-}
-
-/// Build the user programs, then the kernel embedding them.
-pub fn build(features: &[&str]) -> Result<PathBuf, String> {
+/// Build the user programs and the vDSO image, then the kernel embedding
+/// them into `target_dir` (with a board feature, if any). Returns the ELF.
+pub fn build(target_dir: &str, board: Option<&str>) -> Result<PathBuf, String> {
     tools::ensure_riscv_target()?;
     let mut user = cargo();
     user.args([
@@ -58,14 +52,17 @@ pub fn build(features: &[&str]) -> Result<PathBuf, String> {
             "-p",
             "rcore-n",
         ])
-        .args(["--target", RISCV_TARGET, "--target-dir", "target/rcore-n"])
+        .args(["--target", RISCV_TARGET, "--target-dir", target_dir])
         .env("COPS_USER_DIR", user_dir())
         .env("COPS_VDSO_IMAGE", &vdso);
-    if !features.is_empty() {
-        kernel.args(["--features", &features.join(",")]);
+    if let Some(board) = board {
+        kernel.args(["--features", board]);
     }
     tools::run(&mut kernel)?;
-    Ok(kernel_elf())
+    Ok(root()
+        .join(target_dir)
+        .join(RISCV_TARGET)
+        .join("release/rcore-n"))
 }
 
 /// The QEMU command booting `kernel` with `bootargs` on `smp` harts.
@@ -89,7 +86,7 @@ pub fn qemu(kernel: &PathBuf, smp: usize, bootargs: &str) -> Command {
 /// `cargo xtask qemu [program] [--smp N]`: boot the demo (or `program`).
 pub fn demo(args: &[String]) -> Result<(), String> {
     tools::ensure_qemu()?;
-    let kernel = build(&[])?;
+    let kernel = build("target/rcore-n", None)?;
     let mut init = "demo".to_string();
     let mut smp = 2;
     let mut it = args.iter();
@@ -130,38 +127,16 @@ pub fn test(report: &mut Report) {
         report.fail("qemu", 1, &e);
         return;
     }
-    let kernel = match build(&[]) {
+    let kernel = match build("target/rcore-n", None) {
         Ok(k) => k,
         Err(e) => {
             report.fail("rcore-n build", 1, &e);
             return;
         }
     };
-    let mut fpga = cargo();
-    fpga.args([
-        "build",
-        "--release",
-        "--manifest-path",
-        MANIFEST,
-        "-p",
-        "rcore-n",
-        "--features",
-        "board-fpga",
-    ])
-    .args([
-        "--target",
-        RISCV_TARGET,
-        "--target-dir",
-        "target/rcore-n-fpga",
-    ])
-    .env("COPS_USER_DIR", user_dir())
-    .env(
-        "COPS_VDSO_IMAGE",
-        crate::vdso::build_image(RISCV_TARGET).unwrap_or_default(),
-    );
     report.check(
         "rcore-n board-fpga build (untested on hardware)",
-        tools::run(&mut fpga),
+        build("target/rcore-n-fpga", Some("board-fpga")).map(drop),
     );
 
     for name in guest_tests() {

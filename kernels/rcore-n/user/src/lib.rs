@@ -31,6 +31,7 @@ extern crate alloc;
 #[macro_use]
 pub mod console;
 pub mod call;
+pub mod ring;
 pub mod syscall;
 pub mod uintr;
 

@@ -23,16 +23,20 @@ fn row(what: &str, per_op_ns: u64, note: &str) {
     println!("| {what:<44} | {per_op_ns:>9} | {note} |");
 }
 
-/// Two coroutines yielding `N` times each, driven by `step` until idle.
-fn yielders_static() -> u64 {
-    let exec = cops_core::Executor::leak(8, cops_core::NoPlatform);
+/// Two coroutines yielding `N` times each on `exec`, run by `run_until_idle`.
+fn time_yielders<E: ExecutorOps>(exec: &'static E, run_until_idle: impl Fn() -> usize) -> u64 {
     for _ in 0..2 {
         exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap())
             .unwrap();
     }
     let t0 = syscall::ticks();
-    exec.run_until_idle();
+    run_until_idle();
     ns(syscall::ticks() - t0, 2 * N)
+}
+
+fn yielders_static() -> u64 {
+    let exec = cops_core::Executor::leak(8, cops_core::NoPlatform);
+    time_yielders(exec, || exec.run_until_idle())
 }
 
 fn yielders_vdso() -> u64 {
@@ -44,13 +48,7 @@ fn yielders_vdso() -> u64 {
     let exec: &'static _ = alloc::boxed::Box::leak(alloc::boxed::Box::new(
         unsafe { cops_vdso::binding::VdsoExecutor::new(vdso(), area, &QUIET) }.unwrap(),
     ));
-    for _ in 0..2 {
-        exec.spawn(yield_loop(N), cops_core::Priority::new(3).unwrap())
-            .unwrap();
-    }
-    let t0 = syscall::ticks();
-    exec.run_until_idle();
-    ns(syscall::ticks() - t0, 2 * N)
+    time_yielders(exec, || exec.run_until_idle())
 }
 
 async fn yield_loop(n: u64) {
@@ -157,32 +155,13 @@ async fn pipe_read(rd: usize, wr: usize, n: u64, async_form: bool) -> u64 {
 }
 
 fn pipe_ring(nodes: usize, rounds: u64) -> u64 {
-    // Same wiring as test_pipe_ring: config pipe (3, 4), ring pipes 5+2k.
-    assert_eq!(syscall::pipe(), Ok((3, 4)));
-    for k in 0..=nodes {
-        assert_eq!(syscall::pipe(), Ok((5 + 2 * k, 6 + 2 * k)));
-    }
-    let mut cfg = alloc::vec![0u8; 16 * nodes];
-    for i in 0..nodes {
-        cfg[16 * i..16 * i + 8].copy_from_slice(&i.to_le_bytes());
-        cfg[16 * i + 8..16 * i + 16].copy_from_slice(&nodes.to_le_bytes());
-    }
-    syscall::write(4, &cfg).unwrap();
-    for _ in 0..nodes {
-        syscall::spawn("ring_node", 10).unwrap();
-    }
+    let ring = ring::Ring::start(nodes, 10);
     let t0 = syscall::ticks();
-    let mut buf = [0u8; 8];
     for r in 0..rounds {
-        syscall::write(6, &r.to_le_bytes()).unwrap();
-        syscall::read(5 + 2 * nodes, &mut buf).unwrap();
+        ring.round(r);
     }
     let t = syscall::ticks() - t0;
-    syscall::write(6, &u64::MAX.to_le_bytes()).unwrap();
-    syscall::read(5 + 2 * nodes, &mut buf).unwrap();
-    for _ in 0..nodes {
-        syscall::waitpid(None).unwrap();
-    }
+    ring.stop();
     ns(t, rounds * (nodes as u64 + 1))
 }
 
