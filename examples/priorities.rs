@@ -122,8 +122,7 @@ async fn ticker(
 }
 
 fn main() {
-    let platform = StdPlatform::new();
-    let ex: Ex = Executor::leak(64, platform.clone());
+    let ex: Ex = Executor::leak(64, StdPlatform::new());
     let log: &'static Log = Box::leak(Box::new(Log {
         start: Instant::now(),
         lines: Mutex::new(Vec::new()),
@@ -157,7 +156,7 @@ fn main() {
     // Two workers: one more thread, and this one.
     let started = ex.alloc_cpu(1).expect("std platform starts threads");
     let exit = ex.run();
-    platform.join_workers();
+    assert_eq!(ex.platform().join_workers(), 0, "a worker panicked");
     source.join().unwrap();
 
     println!(

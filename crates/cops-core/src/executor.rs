@@ -1,14 +1,18 @@
 //! The safe executor: spawn, the COPS operations, and the worker loop.
 
+use core::mem::ManuallyDrop;
 use core::task::{Context, Poll};
 
-use crate::loom::{AtomicUsize, Ordering::AcqRel};
 use crate::raw::cell::WakeTarget;
-use crate::raw::{CoroutineCell, CoroutineState, RawCoroutine, SchedSlot, Scheduler, waker};
+use crate::raw::scheduler::Scheduler;
+use crate::raw::{CoroutineCell, CoroutineState, RawCoroutine, SchedSlot, waker};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority, Worker};
 
 /// Slot storage for an executor of `N` coroutines, `const`-constructible so
-/// it can be a `static` (no allocator needed).
+/// it can be a `static` (no allocator needed). One storage serves exactly
+/// one executor: [`static_executor!`](crate::static_executor) declares the
+/// storage where nothing else can name it; [`Executor::new`] is `unsafe`
+/// because it cannot check that.
 pub struct Storage<const N: usize> {
     sched: [SchedSlot; N],
     cells: [CoroutineCell; N],
@@ -59,6 +63,10 @@ pub enum Outcome {
     Completed,
     /// Cancelled: dropped without polling.
     Cancelled,
+    /// Its poll or its destructor panicked (caught with feature `std`):
+    /// the slot was released and its [`JoinHandle`](crate::JoinHandle)
+    /// resolves to [`JoinError::Panicked`](crate::JoinError::Panicked).
+    Panicked,
 }
 
 /// Why [`Executor::run`] returned.
@@ -73,53 +81,73 @@ pub enum RunExit {
 /// A priority coroutine executor shared by any number of CPUs.
 ///
 /// Operations that create wakers take `&'static self`: an executor lives in
-/// a `static`, in a vDSO data area, or is leaked ([`Executor::leak`]).
+/// a `static` ([`static_executor!`](crate::static_executor)), in a vDSO data
+/// area ([`Executor::from_parts`]), or is leaked ([`Executor::leak`]).
+/// Which operation may be called from where is in the crate docs
+/// ("Contexts").
 pub struct Executor<P: Platform = crate::NoPlatform> {
     sched: Scheduler,
     cells: &'static [CoroutineCell],
-    parked: AtomicUsize,
     platform: P,
 }
 
 impl<P: Platform> Executor<P> {
-    /// An executor over `storage`.
+    /// An executor over `storage`, salt 0 (see [`Executor::with_salt`]).
+    /// [`static_executor!`](crate::static_executor) is the safe way to
+    /// write this.
+    ///
+    /// # Safety
+    /// No other executor ever uses `storage`: two executors on one storage
+    /// hand out the same slot twice (a data race, then a use-after-free).
     #[cfg(not(loom))]
-    pub const fn new<const N: usize>(storage: &'static Storage<N>, platform: P) -> Self {
-        Self::from_parts(&storage.sched, &storage.cells, platform)
+    pub const unsafe fn new<const N: usize>(storage: &'static Storage<N>, platform: P) -> Self {
+        // SAFETY: the caller's contract is this one's.
+        unsafe { Self::from_parts(&storage.sched, &storage.cells, platform) }
     }
     /// An executor over `storage`.
+    ///
+    /// # Safety
+    /// As for the non-loom `new`.
     #[cfg(loom)]
-    pub fn new<const N: usize>(storage: &'static Storage<N>, platform: P) -> Self {
-        Self::from_parts(&storage.sched, &storage.cells, platform)
+    pub unsafe fn new<const N: usize>(storage: &'static Storage<N>, platform: P) -> Self {
+        // SAFETY: the caller's contract is this one's.
+        unsafe { Self::from_parts(&storage.sched, &storage.cells, platform) }
     }
 
-    /// An executor over separately placed slot halves (e.g. a vDSO data area).
+    /// An executor over separately placed slot halves (e.g. a vDSO data
+    /// area), salt 0.
+    ///
+    /// # Safety
+    /// `sched` and `cells` have the same length, at most
+    /// [`CoroutineId::MAX_SLOTS`], are fresh (every slot as `new()` made it)
+    /// and are used by no other executor, ever.
     #[cfg(not(loom))]
-    pub const fn from_parts(
+    pub const unsafe fn from_parts(
         sched: &'static [SchedSlot],
         cells: &'static [CoroutineCell],
         platform: P,
     ) -> Self {
-        assert!(sched.len() == cells.len() && sched.len() < u32::MAX as usize);
+        assert!(sched.len() == cells.len() && sched.len() <= CoroutineId::MAX_SLOTS);
         Self {
-            sched: Scheduler::new(sched),
+            sched: Scheduler::new(sched, 0),
             cells,
-            parked: AtomicUsize::new(0),
             platform,
         }
     }
-    /// An executor over separately placed slot halves (e.g. a vDSO data area).
+    /// An executor over separately placed slot halves.
+    ///
+    /// # Safety
+    /// As for the non-loom `from_parts`.
     #[cfg(loom)]
-    pub fn from_parts(
+    pub unsafe fn from_parts(
         sched: &'static [SchedSlot],
         cells: &'static [CoroutineCell],
         platform: P,
     ) -> Self {
         assert!(sched.len() == cells.len());
         Self {
-            sched: Scheduler::new(sched),
+            sched: Scheduler::new(sched, 0),
             cells,
-            parked: AtomicUsize::new(0),
             platform,
         }
     }
@@ -132,17 +160,39 @@ impl<P: Platform> Executor<P> {
         self
     }
 
-    /// An executor with `capacity` heap-allocated slots, leaked to `'static`.
+    /// Name this executor's ids with `salt`, so ids of executors with other
+    /// salts are refused with [`Error::BadId`] (see [`CoroutineId`]).
+    #[cfg(not(loom))]
+    pub const fn with_salt(mut self, salt: u8) -> Self {
+        self.sched = self.sched.with_salt(salt);
+        self
+    }
+
+    /// An executor with `capacity` heap-allocated slots, leaked to
+    /// `'static`. Each gets its own salt (distinct for 256 consecutive
+    /// calls). Panics if `capacity` exceeds [`CoroutineId::MAX_SLOTS`].
     #[cfg(feature = "alloc")]
     pub fn leak(capacity: usize, platform: P) -> &'static Self {
         use alloc::{boxed::Box, vec::Vec};
+        // A plain (not loom) atomic: a process-wide counter, not modelled.
+        static NEXT_SALT: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(1);
+        assert!(
+            capacity <= CoroutineId::MAX_SLOTS,
+            "cops: at most CoroutineId::MAX_SLOTS slots"
+        );
         let sched: Vec<SchedSlot> = (0..capacity).map(|_| SchedSlot::new()).collect();
         let cells: Vec<CoroutineCell> = (0..capacity).map(|_| CoroutineCell::new()).collect();
-        Box::leak(Box::new(Self::from_parts(
-            Box::leak(sched.into_boxed_slice()),
-            Box::leak(cells.into_boxed_slice()),
-            platform,
-        )))
+        // SAFETY: fresh slots, leaked here and handed to this executor only.
+        let mut exec = unsafe {
+            Self::from_parts(
+                Box::leak(sched.into_boxed_slice()),
+                Box::leak(cells.into_boxed_slice()),
+                platform,
+            )
+        };
+        let salt = NEXT_SALT.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        exec.sched = exec.sched.with_salt(salt);
+        Box::leak(Box::new(exec))
     }
 
     /// The platform hooks.
@@ -150,40 +200,35 @@ impl<P: Platform> Executor<P> {
         &self.platform
     }
 
-    /// The scheduling state (for platforms and the vDSO).
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.sched
-    }
-
     /// Spawn a type-erased coroutine. The allocation-free primitive under
-    /// [`Executor::spawn`] and [`Executor::spawn_in`].
+    /// [`Executor::spawn`] and [`Executor::spawn_in`]. Lock-free: callable
+    /// from an interrupt handler. On failure the coroutine comes back.
     pub fn spawn_raw(
         &'static self,
         coroutine: RawCoroutine,
         priority: Priority,
         kind: CoroutineKind,
     ) -> Result<CoroutineId, (Error, RawCoroutine)> {
-        let id = match self.sched.claim() {
-            Ok(id) => id,
+        let index = match self.sched.claim() {
+            Ok(i) => i,
             Err(e) => return Err((e, coroutine)),
         };
         // SAFETY: `claim` handed us the slot exclusively until `activate`.
-        unsafe { self.cells[id.index() as usize].install(coroutine, self, id.index()) };
-        self.sched.activate(&self.platform, id, priority, kind);
-        self.notify_if_parked();
-        Ok(id)
+        unsafe {
+            self.cells[index as usize].install(coroutine, self, index);
+            Ok(self.sched.activate(&self.platform, index, priority, kind))
+        }
     }
 
     /// Wake coroutine `id`: make it ready if blocked, or make a poll in
-    /// progress run again. Never polls. `Waker::wake` does exactly this.
+    /// progress run again. Never polls, never waits for a lock: callable
+    /// from an interrupt handler. `Waker::wake` does exactly this.
     pub fn wake(&self, id: CoroutineId) -> Result<(), Error> {
-        if self.sched.wake(&self.platform, id)? {
-            self.notify_if_parked();
-        }
-        Ok(())
+        self.sched.wake(&self.platform, id)
     }
 
-    /// Change the priority of `id` (O(1); a queued coroutine moves at once).
+    /// Change the priority of `id` (O(1); a queued coroutine moves to the
+    /// tail of its new level). Callable from an interrupt handler.
     pub fn set_priority(&self, id: CoroutineId, priority: Priority) -> Result<(), Error> {
         self.sched.set_priority(&self.platform, id, priority)?;
         if self.current_id() == Some(id) {
@@ -208,12 +253,10 @@ impl<P: Platform> Executor<P> {
         self.sched.kind(id)
     }
 
-    /// Cancel `id`: it is never polled again and a worker drops it soon.
+    /// Cancel `id`: it is never polled again and a worker drops it soon
+    /// (never the caller). Callable from an interrupt handler.
     pub fn cancel(&self, id: CoroutineId) -> Result<(), Error> {
-        if self.sched.cancel(&self.platform, id)? {
-            self.notify_if_parked();
-        }
-        Ok(())
+        self.sched.cancel(&self.platform, id)
     }
 
     /// The coroutine being polled on the calling CPU (getcid).
@@ -226,9 +269,24 @@ impl<P: Platform> Executor<P> {
         self.sched.highest_ready()
     }
 
-    /// Coroutines spawned and not finished.
+    /// The ready bitmap (bit `p` set = something ready at priority `p`).
+    pub fn ready_bitmap(&self) -> u64 {
+        self.sched.ready_bitmap()
+    }
+
+    /// Coroutines spawned whose slot is not yet given back.
     pub fn live(&self) -> usize {
         self.sched.live()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> usize {
+        self.sched.capacity()
+    }
+
+    /// The salt in every id this executor issues.
+    pub fn salt(&self) -> u8 {
+        self.sched.salt()
     }
 
     /// Ask the platform for `n` more CPUs running this executor.
@@ -244,41 +302,36 @@ impl<P: Platform> Executor<P> {
 
     /// One scheduling step on the calling CPU: pick the most urgent ready
     /// coroutine and poll it (or drop it if cancelled). O(1) pick.
+    ///
+    /// May be nested (a coroutine may drive the executor): the calling
+    /// coroutine's `current_id` and running priority are restored after.
+    /// A panicking coroutine releases its slot: with feature `std` the
+    /// panic is caught and reported as [`Outcome::Panicked`]; without it,
+    /// the executor is left consistent and the unwind goes on.
     pub fn poll_next(&'static self) -> Option<Polled> {
+        let picked = self.sched.pick(&self.platform)?;
         let cpu = self.platform.cpu_id();
-        let picked = self.sched.pick(&self.platform, cpu)?;
-        let cell = &self.cells[picked.id.index() as usize];
+        let step = Step {
+            exec: self,
+            cpu,
+            index: picked.id.index(),
+            outer: self.sched.swap_current(cpu, Some(picked.id)),
+        };
         let outcome = if picked.cancelled {
             Outcome::Cancelled
         } else {
+            let cell = &self.cells[step.index as usize];
             let waker = waker::borrowed(cell);
             let mut cx = Context::from_waker(&waker);
             self.platform.running_priority(Some(picked.priority));
-            // SAFETY: `pick` moved the slot QUEUED → RUNNING for this CPU.
-            let polled = unsafe { cell.poll(&mut cx) };
-            self.platform.running_priority(None);
-            match polled {
-                Poll::Ready(()) => Outcome::Completed,
-                Poll::Pending => {
-                    if self.sched.end_poll_pending(&self.platform, cpu, picked.id) {
-                        self.notify_if_parked();
-                    }
-                    Outcome::Pending
-                }
+            // SAFETY: `pick` moved the slot QUEUED → RUNNING for this step.
+            match catch_unwind(|| unsafe { cell.poll(&mut cx) }) {
+                Ok(Poll::Pending) => Outcome::Pending,
+                Ok(Poll::Ready(())) => Outcome::Completed,
+                Err(()) => Outcome::Panicked,
             }
         };
-        if outcome != Outcome::Pending {
-            // SAFETY: still RUNNING on this CPU; the slot is recycled only
-            // after `complete`, so the drop finishes before any reuse.
-            unsafe { cell.drop_coroutine() };
-            self.sched.complete(cpu, picked.id);
-            if self.live() == 0 {
-                // Every parked worker must see "all done", not just one.
-                for _ in 0..self.parked_now() {
-                    self.platform.notify();
-                }
-            }
-        }
+        let outcome = ManuallyDrop::new(step).end(outcome);
         Some(Polled {
             id: picked.id,
             priority: picked.priority,
@@ -308,31 +361,98 @@ impl<P: Platform> Executor<P> {
                 }
                 continue;
             }
-            // Pairs with `parked_now`: both sides are read-modify-writes of
-            // `parked`, so one is ordered after the other. Either the waker's
-            // comes later and sees us parked, or ours reads from it and we
-            // see its enqueue (or the last completion) below.
-            self.parked.fetch_add(1, AcqRel);
-            if self.sched.ready_bitmap() == 0 && self.live() != 0 {
+            if self.sched.park() {
                 self.platform.idle();
             }
-            self.parked.fetch_sub(1, AcqRel);
+            self.sched.unpark();
         }
     }
 
-    /// Workers parked now. A read-modify-write, never a plain load: a load
-    /// after an enqueue can miss a worker that is parking at that moment
-    /// (the store-buffering pattern; `tests/loom.rs` catches it) and so
-    /// lose its wake-up.
-    fn parked_now(&self) -> usize {
-        self.parked.fetch_add(0, AcqRel)
+    /// Drop the picked coroutine at `index`, give its slot back, then
+    /// release it (free its memory, resolve its join handle). Returns
+    /// whether its destructor panicked.
+    fn end_coroutine(&self, index: u32) -> bool {
+        /// Runs after the destructor, also if it unwinds.
+        struct Release<'a, P: Platform> {
+            exec: &'a Executor<P>,
+            index: u32,
+            raw: RawCoroutine,
+        }
+        impl<P: Platform> Drop for Release<'_, P> {
+            fn drop(&mut self) {
+                // SAFETY: still RUNNING for this step; the slot is recycled
+                // only here, after the future was dropped.
+                unsafe { self.exec.sched.complete(self.index) };
+                // SAFETY: `drop` ran (or unwound); `release` comes once, after.
+                unsafe { (self.raw.vtable.release)(self.raw.data) };
+                if self.exec.live() == 0 {
+                    // Every parked worker must see "all done", not just one.
+                    for _ in 0..self.exec.sched.parked_now() {
+                        self.exec.platform.notify();
+                    }
+                }
+            }
+        }
+        // SAFETY: RUNNING for this step; the coroutine is taken exactly once.
+        let raw = unsafe { self.cells[index as usize].take() };
+        let release = Release {
+            exec: self,
+            index,
+            raw,
+        };
+        let raw = &release.raw;
+        // SAFETY: `RawCoroutine::new`'s contract; dropped exactly once.
+        let panicked = catch_unwind(|| unsafe { (raw.vtable.drop)(raw.data) }).is_err();
+        drop(release);
+        panicked
     }
+}
 
-    fn notify_if_parked(&self) {
-        if self.parked_now() != 0 {
-            self.platform.notify();
+/// One poll in progress. Ends it on every path: `end` on return, `Drop`
+/// when the poll unwinds (no `std`: the panic goes on, the executor stays
+/// consistent).
+struct Step<P: Platform + 'static> {
+    exec: &'static Executor<P>,
+    cpu: usize,
+    index: u32,
+    /// The coroutine this CPU was polling before (a nested `poll_next`).
+    outer: Option<CoroutineId>,
+}
+
+impl<P: Platform> Step<P> {
+    fn end(&self, outcome: Outcome) -> Outcome {
+        let exec = self.exec;
+        exec.sched.swap_current(self.cpu, self.outer);
+        exec.platform
+            .running_priority(self.outer.and_then(|id| exec.priority(id).ok()));
+        if outcome == Outcome::Pending {
+            // SAFETY: this step picked `index` and ends its poll once.
+            unsafe { exec.sched.end_poll_pending(&exec.platform, self.index) };
+            outcome
+        } else if exec.end_coroutine(self.index) {
+            Outcome::Panicked
+        } else {
+            outcome
         }
     }
+}
+
+impl<P: Platform> Drop for Step<P> {
+    fn drop(&mut self) {
+        // Reached only by unwinding out of the poll (`poll_next` ends a
+        // step it returns from through `ManuallyDrop`).
+        self.end(Outcome::Panicked);
+    }
+}
+
+/// Run `f`, catching a panic when `std` can.
+#[cfg(feature = "std")]
+fn catch_unwind<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(drop)
+}
+#[cfg(not(feature = "std"))]
+fn catch_unwind<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
+    Ok(f())
 }
 
 impl<P: Platform> Worker for Executor<P> {
@@ -356,5 +476,86 @@ impl<P: Platform> WakeTarget for Executor<P> {
     }
     fn id_at(&self, index: u32) -> CoroutineId {
         self.sched.id_at(index)
+    }
+}
+
+/// Declare a `static` executor with its own slot storage, which nothing
+/// else can name (so no second executor can share it):
+///
+/// ```
+/// use cops_core::{Executor, NoPlatform, Priority};
+///
+/// cops_core::static_executor! {
+///     /// The kernel's executor.
+///     static EXEC: Executor<NoPlatform> = (64, NoPlatform);
+/// }
+///
+/// EXEC.spawn(async {}, Priority::new(3).unwrap()).unwrap();
+/// assert_eq!(EXEC.run_until_idle(), 1);
+/// assert_eq!(EXEC.capacity(), 64);
+/// ```
+///
+/// The salt of its ids is a hash of the static's path (see
+/// [`CoroutineId`]). `.with_aging(n)` may follow the tuple.
+#[macro_export]
+macro_rules! static_executor {
+    ($(#[$meta:meta])* $vis:vis static $name:ident: Executor<$platform_ty:ty> =
+        ($slots:expr, $platform:expr $(,)?) $(.with_aging($aging:expr))?;) => {
+        $(#[$meta])*
+        $vis static $name: $crate::Executor<$platform_ty> = {
+            static STORAGE: $crate::Storage<{ $slots }> = $crate::Storage::new();
+            // SAFETY: `STORAGE` is declared inside this initializer, where no
+            // other code can name it: this executor is its only user.
+            unsafe { $crate::Executor::new(&STORAGE, $platform) }
+                .with_salt($crate::__salt(concat!(module_path!(), "::", stringify!($name))))
+                $(.with_aging($aging))?
+        };
+    };
+}
+
+/// FNV-1a of `name`, folded to 8 bits: the salt of a static executor.
+#[doc(hidden)]
+pub const fn __salt(name: &str) -> u8 {
+    let bytes = name.as_bytes();
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u32;
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    (h ^ (h >> 8) ^ (h >> 16) ^ (h >> 24)) as u8
+}
+
+#[cfg(all(test, not(loom), feature = "alloc"))]
+mod tests {
+    use super::*;
+
+    /// A slot recycled 2^36 times is retired, not wrapped: every id it ever
+    /// carried stays dead. (2^36 real spawns take an hour, so the test puts
+    /// the slot at its last generations directly.)
+    #[test]
+    fn a_slot_is_retired_before_its_generation_wraps() {
+        let exec = Executor::leak(1, crate::NoPlatform);
+        let last = CoroutineId::MAX_GENERATION;
+        exec.sched.force_generation(0, last - 1);
+        let a = exec.spawn(async {}, Priority::HIGHEST).unwrap().id();
+        exec.run_until_idle();
+        let b = exec.spawn(async {}, Priority::HIGHEST).unwrap().id();
+        assert_eq!((a.generation(), b.generation()), (last - 1, last));
+        exec.run_until_idle();
+        assert_eq!(
+            exec.spawn(async {}, Priority::HIGHEST).err(),
+            Some(Error::NoSlot),
+            "the one slot is retired"
+        );
+        assert_eq!(exec.cancel(a), Err(Error::Stale));
+        assert_eq!(exec.set_priority(a, Priority::LOWEST), Err(Error::Stale));
+        assert_eq!(exec.cancel(b), Err(Error::Finished));
+        // The wrapped-around id (generation 0) names nothing either.
+        assert_eq!(
+            exec.wake(CoroutineId::new(0, exec.salt(), 0)),
+            Err(Error::Stale)
+        );
     }
 }

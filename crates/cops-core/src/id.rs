@@ -4,38 +4,71 @@ use core::fmt;
 
 use crate::ready::LEVELS;
 
-/// A coroutine id: slot index and slot generation (Hubris style).
+/// A coroutine id: slot index, executor salt and slot generation (Hubris
+/// style), packed in one `u64` so it crosses system calls, the vDSO and the
+/// user-interrupt page as a plain number.
 ///
-/// The generation is bumped every time a slot is recycled, so an id kept
-/// after its coroutine finished is *stale*: every operation taking an id
-/// rejects it with [`Error::Stale`] instead of reaching the slot's next
-/// occupant.
+/// ```text
+///  63                         28 27      20 19             0
+/// +-----------------------------+----------+----------------+
+/// |   generation (36 bits)      | salt (8) |  index (20)    |
+/// +-----------------------------+----------+----------------+
+/// ```
+///
+/// - The **generation** is bumped every time a slot is recycled, so an id
+///   kept after its coroutine finished is *stale*: every operation taking an
+///   id rejects it with [`Error::Stale`] instead of reaching the slot's next
+///   occupant. A slot whose generation reaches [`CoroutineId::MAX_GENERATION`]
+///   is retired (never handed out again) rather than wrapped, so no stale id
+///   can ever be revived: at one spawn per 60 ns on one slot that is about
+///   an hour per slot, and the LIFO free list then moves on to the next slot.
+/// - The **salt** names the executor: an id from another executor (another
+///   process's, the kernel's) is rejected with [`Error::BadId`]. Salts are
+///   8 bits: executors made by [`Executor::leak`](crate::Executor::leak) get
+///   distinct salts for the first 255, static ones a hash of their name.
+/// - The **index** is the slot: an executor has at most
+///   [`CoroutineId::MAX_SLOTS`] slots.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(transparent)]
 pub struct CoroutineId(u64);
 
-impl CoroutineId {
-    /// No coroutine. Never returned by spawn.
-    pub const NONE: CoroutineId = CoroutineId(u64::MAX);
+const INDEX_BITS: u32 = 20;
+const SALT_BITS: u32 = 8;
+const GEN_SHIFT: u32 = INDEX_BITS + SALT_BITS;
 
-    /// Build an id from its parts.
-    pub const fn new(index: u32, generation: u32) -> Self {
-        Self(((generation as u64) << 32) | index as u64)
+impl CoroutineId {
+    /// No coroutine. Never returned by spawn (its index is past
+    /// [`CoroutineId::MAX_SLOTS`]).
+    pub const NONE: CoroutineId = CoroutineId(u64::MAX);
+    /// Most slots one executor can have (index `MAX_SLOTS` is never used, so
+    /// [`CoroutineId::NONE`] names no slot).
+    pub const MAX_SLOTS: usize = (1 << INDEX_BITS) - 1;
+    /// The last generation a slot reaches; it is retired after it.
+    pub const MAX_GENERATION: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+
+    pub(crate) const fn new(index: u32, salt: u8, generation: u64) -> Self {
+        debug_assert!((index as usize) <= Self::MAX_SLOTS);
+        debug_assert!(generation <= Self::MAX_GENERATION);
+        Self((generation << GEN_SHIFT) | ((salt as u64) << INDEX_BITS) | index as u64)
     }
     /// Slot index.
     pub const fn index(self) -> u32 {
-        self.0 as u32
+        (self.0 & ((1 << INDEX_BITS) - 1)) as u32
+    }
+    /// The salt of the executor that issued the id.
+    pub const fn salt(self) -> u8 {
+        (self.0 >> INDEX_BITS) as u8
     }
     /// Slot generation.
-    pub const fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
+    pub const fn generation(self) -> u64 {
+        self.0 >> GEN_SHIFT
     }
     /// The id as one word (for system calls, user-interrupt payloads, the vDSO).
     pub const fn to_raw(self) -> u64 {
         self.0
     }
     /// Rebuild an id from [`CoroutineId::to_raw`]. Any value is accepted: a
-    /// forged or stale id is rejected by the executor, not here.
+    /// forged, foreign or stale id is rejected by the executor, not here.
     pub const fn from_raw(raw: u64) -> Self {
         Self(raw)
     }
@@ -43,7 +76,7 @@ impl CoroutineId {
 
 impl fmt::Debug for CoroutineId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cid#{}.{}", self.index(), self.generation())
+        write!(f, "cid#{}.{}@{:02x}", self.index(), self.generation(), self.salt())
     }
 }
 

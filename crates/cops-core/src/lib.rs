@@ -64,11 +64,12 @@
 //! ## Example
 //!
 //! ```
-//! use cops_core::{Executor, NoPlatform, Priority, Storage};
+//! use cops_core::{Executor, NoPlatform, Priority};
 //! use std::sync::{Arc, Mutex};
 //!
-//! static STORAGE: Storage<8> = Storage::new();
-//! static EXEC: Executor = Executor::new(&STORAGE, NoPlatform);
+//! cops_core::static_executor! {
+//!     static EXEC: Executor<NoPlatform> = (8, NoPlatform);
+//! }
 //!
 //! let log = Arc::new(Mutex::new(Vec::new()));
 //! for (name, prio) in [("low", 9), ("high", 0), ("mid", 5)] {
@@ -77,6 +78,96 @@
 //! }
 //! EXEC.run_until_idle();
 //! assert_eq!(*log.lock().unwrap(), ["high", "mid", "low"]);
+//! ```
+//!
+//! ## Contexts: what may be called from where
+//!
+//! "Interrupt" means an interrupt handler that interrupted code which may be
+//! inside this executor (holding its ready lock), or a signal handler on
+//! the host. "In a poll" means from a coroutine of this executor; "in
+//! `Drop`" from a coroutine's destructor (which the executor runs outside
+//! its lock).
+//!
+//! | operation | thread | interrupt | in a poll | in `Drop` |
+//! |---|:-:|:-:|:-:|:-:|
+//! | `wake`, `Waker::wake`, `cancel`, `set_priority` | yes | **yes**: never wait for a lock (a busy ready lock gets the request through a lock-free inbox) | yes | yes |
+//! | `spawn_raw`, `spawn_in` | yes | **yes** (lock-free claim and enqueue) | yes | yes |
+//! | `spawn`, `spawn_kind` (boxed) | yes | only if the global allocator is | yes | yes |
+//! | `priority`, `state`, `kind`, `current_id`, `highest_ready`, `ready_bitmap`, `live`, `capacity` | yes | yes (atomic loads) | yes | yes |
+//! | `set_preempted` | yes | yes (meant for the preemption handler of the CPU it names) | yes | yes |
+//! | `poll_next`, `run_until_idle`, `run` | yes | **no**: they spin on the ready lock, which the interrupted code may hold | yes (nested: the outer coroutine's `current_id` is restored) | yes |
+//! | `JoinHandle` (`poll`, `try_take`, `is_finished`, drop) | yes | no (a spin lock the interrupted code may hold) | yes | yes |
+//! | `JoinHandle::cancel` | yes | yes | yes | yes |
+//!
+//! The [`Platform`] hooks are called in these contexts too: `notify` from
+//! wherever a wake happens (so it must be interrupt-safe: [`StdPlatform`]'s
+//! is an atomic add and a futex wake), `publish_priority` with the ready
+//! lock held (keep it short, never call back into the executor), the others
+//! from the worker.
+//!
+//! ## Panics and joins
+//!
+//! A coroutine that panics in its poll or in its destructor gives its slot
+//! back: `current_id` is cleared, `live` goes down, its [`JoinHandle`]
+//! resolves to [`JoinError::Panicked`] and the other coroutines go on. With
+//! feature `std` the worker catches the panic (reported as
+//! [`Outcome::Panicked`]); without `std` the unwind goes on after the
+//! executor has cleaned up (a kernel built with `panic = "abort"` never
+//! unwinds). A `JoinHandle` resolves only once the future has been dropped
+//! and its slot is free.
+//!
+//! ## Safety contracts
+//!
+//! The `unsafe` entry points and what their callers promise:
+//!
+//! - [`Executor::new`] / [`Executor::from_parts`]: the storage (or the two
+//!   slot halves) serves no other executor, ever; `from_parts` also wants
+//!   fresh slots of equal length. [`static_executor!`] and
+//!   [`Executor::leak`] are the safe ways to get an executor.
+//! - [`raw::RawCoroutine::new`]: `data` stays valid for the vtable's
+//!   `poll`, `drop` and `release` until `release`, from any CPU (the state
+//!   is `Send`); the executor calls `drop` once, then `release` once.
+//!
+//! Everything else is safe: the slot protocol (claim, pick, end of a poll,
+//! completion) is private to the executor, and callers see it through
+//! read-only accessors.
+//!
+//! ## What does not compile
+//!
+//! The scheduling core is not reachable from outside:
+//! ```compile_fail,E0603
+//! let _ = core::mem::size_of::<cops_core::raw::scheduler::Scheduler>();
+//! ```
+//! Sharing a storage needs `unsafe`:
+//! ```compile_fail,E0133
+//! use cops_core::{Executor, NoPlatform, Storage};
+//! static STORAGE: Storage<4> = Storage::new();
+//! static A: Executor = Executor::new(&STORAGE, NoPlatform);
+//! ```
+//! A coroutine may move between CPUs, so it must be `Send`:
+//! ```compile_fail,E0277
+//! use cops_core::{Executor, NoPlatform, Priority};
+//! let exec = Executor::leak(4, NoPlatform);
+//! let not_send = std::rc::Rc::new(1);
+//! exec.spawn(async move { drop(not_send) }, Priority::HIGHEST);
+//! ```
+//! A platform is shared by every CPU, so it must be `Sync`:
+//! ```compile_fail,E0277
+//! use cops_core::{Executor, Platform};
+//! struct NotSync(std::cell::Cell<usize>);
+//! impl Platform for NotSync {}
+//! ```
+//! Wakers point into the executor, so spawning needs a `'static` one:
+//! ```compile_fail,E0597
+//! use cops_core::{Executor, NoPlatform, Priority, Storage};
+//! static STORAGE: Storage<4> = Storage::new();
+//! let exec = unsafe { Executor::new(&STORAGE, NoPlatform) };
+//! exec.spawn(async {}, Priority::HIGHEST);
+//! ```
+//! Two executors cannot share one [`StdPlatform`] (its wake-up permits):
+//! ```compile_fail,E0599
+//! let p = cops_core::StdPlatform::new();
+//! let q = p.clone();
 //! ```
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![warn(missing_docs)]
@@ -97,13 +188,15 @@ mod std_platform;
 pub mod switching;
 pub mod view;
 
+#[doc(hidden)]
+pub use executor::__salt;
 pub use executor::{Executor, Outcome, Polled, RunExit, Storage};
 pub use future::{CurrentId, YieldNow, current_id, yield_now};
 pub use id::{CoroutineId, CoroutineKind, Error, Priority};
 pub use platform::{NoPlatform, Platform, Worker};
 pub use raw::CoroutineState;
 #[cfg(feature = "alloc")]
-pub use spawn::{Cancelled, JoinHandle, spawn_boxed};
+pub use spawn::{JoinError, JoinHandle, spawn_boxed};
 pub use spawn::{CoroutineStorage, ExecutorOps};
 #[cfg(feature = "std")]
 pub use std_platform::StdPlatform;

@@ -38,6 +38,10 @@ impl<T> UnsafeCell<T> {
 /// model checking (a spinning lock would never let loom make progress).
 #[cfg(not(loom))]
 pub(crate) type Mutex<T> = spin::Mutex<T>;
+#[cfg(not(loom))]
+pub(crate) type MutexGuard<'a, T> = spin::MutexGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
 #[cfg(loom)]
 pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
@@ -49,5 +53,8 @@ impl<T> Mutex<T> {
     }
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
         self.0.lock().unwrap()
+    }
+    pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
+        self.0.try_lock().ok()
     }
 }

@@ -52,6 +52,7 @@ impl<F: Future<Output = ()> + Send + 'static> CoroutineStorage<F> {
     const VTABLE: CoroutineVTable = CoroutineVTable {
         poll: Self::poll,
         drop: Self::drop,
+        release: Self::release,
     };
 
     unsafe fn poll(data: *mut (), cx: &mut Context<'_>) -> Poll<()> {
@@ -67,11 +68,14 @@ impl<F: Future<Output = ()> + Send + 'static> CoroutineStorage<F> {
 
     unsafe fn drop(data: *mut ()) {
         let this = data as *const Self;
-        // SAFETY: as in `poll`; dropped once, then the storage is released.
-        unsafe {
-            (*this).future.with_mut(|f| (*f).assume_init_drop());
-            (*this).taken.store(false, Release);
-        }
+        // SAFETY: as in `poll`; the executor drops the future exactly once.
+        unsafe { (*this).future.with_mut(|f| (*f).assume_init_drop()) }
+    }
+
+    unsafe fn release(data: *mut ()) {
+        // SAFETY: as in `poll`. The slot is free again: the storage may be
+        // reused at once.
+        unsafe { (*(data as *const Self)).taken.store(false, Release) }
     }
 }
 
@@ -169,57 +173,82 @@ impl<P: Platform> Executor<P> {
         let raw = unsafe { RawCoroutine::new(data, &CoroutineStorage::<F>::VTABLE) };
         self.spawn_raw(raw, priority, CoroutineKind::Normal)
             .map_err(|(e, raw)| {
-                // SAFETY: never published, so we still own it; drops and releases.
-                unsafe { (raw.vtable.drop)(raw.data) };
+                // Never published, so we still own it.
+                raw.discard();
                 e
             })
     }
 }
 
 #[cfg(feature = "alloc")]
-pub use boxed::{Cancelled, JoinHandle, spawn_boxed};
+pub use boxed::{JoinError, JoinHandle, spawn_boxed};
+
+/// Sets a flag if dropped, i.e. if the code it guards unwinds (no `std`
+/// needed to notice a panic).
+#[cfg(feature = "alloc")]
+struct SetOnUnwind<'a>(&'a mut bool);
+
+#[cfg(feature = "alloc")]
+impl Drop for SetOnUnwind<'_> {
+    fn drop(&mut self) {
+        *self.0 = true;
+    }
+}
+
+/// Run `f`; if it unwinds, set `flag` on the way out.
+#[cfg(feature = "alloc")]
+fn flag_unwind<R>(flag: &mut bool, f: impl FnOnce() -> R) -> R {
+    let guard = SetOnUnwind(flag);
+    let r = f();
+    core::mem::forget(guard);
+    r
+}
 
 #[cfg(feature = "alloc")]
 mod boxed {
     use super::*;
     use alloc::boxed::Box;
     use alloc::sync::Arc;
+    use core::fmt;
+    use core::mem::ManuallyDrop;
     use core::task::Waker;
 
-    /// The coroutine was cancelled before it produced its output.
+    /// Why a [`JoinHandle`] has no output (tokio's `JoinError`, without the
+    /// panic payload: `no_std` cannot carry one).
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct Cancelled;
+    pub enum JoinError {
+        /// The coroutine was cancelled before it produced its output.
+        Cancelled,
+        /// The coroutine panicked in its poll or in its destructor.
+        Panicked,
+    }
+
+    impl fmt::Display for JoinError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(match self {
+                Self::Cancelled => "coroutine cancelled",
+                Self::Panicked => "coroutine panicked",
+            })
+        }
+    }
+
+    impl core::error::Error for JoinError {}
 
     enum Slot<T> {
         Running(Option<Waker>),
-        Done(T),
+        Done(Result<T, JoinError>),
         Taken,
-        Cancelled,
     }
 
     struct JoinState<T>(spin::Mutex<Slot<T>>);
 
-    impl<T> JoinState<T> {
-        fn finish(&self, s: Slot<T>) {
-            let prev = core::mem::replace(&mut *self.0.lock(), s);
-            if let Slot::Running(Some(w)) = prev {
-                w.wake();
-            }
-        }
-    }
-
+    /// A boxed coroutine: its future, its output until the slot is free,
+    /// and the join state it reports to then.
     struct Boxed<F: Future> {
-        future: F,
+        future: ManuallyDrop<F>,
+        output: Option<F::Output>,
+        panicked: bool,
         join: Arc<JoinState<F::Output>>,
-        done: bool,
-    }
-
-    impl<F: Future> Drop for Boxed<F> {
-        fn drop(&mut self) {
-            if !self.done {
-                self.join.finish(Slot::Cancelled);
-            }
-        }
     }
 
     impl<F: Future + Send + 'static> Boxed<F>
@@ -228,31 +257,65 @@ mod boxed {
     {
         const VTABLE: CoroutineVTable = CoroutineVTable {
             poll: Self::poll,
-            drop: Self::drop,
+            drop: Self::drop_future,
+            release: Self::release,
         };
 
         unsafe fn poll(data: *mut (), cx: &mut Context<'_>) -> Poll<()> {
             // SAFETY: `data` is the leaked `Box<Self>`; boxes do not move, so
             // pinning its future is sound.
-            let this = unsafe { &mut *(data as *mut Self) };
-            match unsafe { Pin::new_unchecked(&mut this.future) }.poll(cx) {
+            let Self {
+                future,
+                output,
+                panicked,
+                ..
+            } = unsafe { &mut *(data as *mut Self) };
+            let polled = flag_unwind(panicked, || {
+                // SAFETY: as above; the future is live until `drop_future`.
+                unsafe { Pin::new_unchecked(&mut **future) }.poll(cx)
+            });
+            match polled {
                 Poll::Ready(out) => {
-                    this.done = true;
-                    this.join.finish(Slot::Done(out));
+                    // Kept until `release`: the joiner hears of it only
+                    // once the future is dropped and the slot is free.
+                    *output = Some(out);
                     Poll::Ready(())
                 }
                 Poll::Pending => Poll::Pending,
             }
         }
 
-        unsafe fn drop(data: *mut ()) {
-            // SAFETY: reclaims the box leaked in `spawn_kind`, exactly once.
-            drop(unsafe { Box::from_raw(data as *mut Self) });
+        unsafe fn drop_future(data: *mut ()) {
+            // SAFETY: the leaked box; the executor calls this exactly once.
+            let Self {
+                future, panicked, ..
+            } = unsafe { &mut *(data as *mut Self) };
+            // SAFETY: dropped exactly once, never used after.
+            flag_unwind(panicked, || unsafe { ManuallyDrop::drop(future) });
+        }
+
+        unsafe fn release(data: *mut ()) {
+            // SAFETY: reclaims the box leaked in `spawn_boxed`, exactly once,
+            // after `drop_future` (the future is `ManuallyDrop`: not twice).
+            let mut this = unsafe { Box::from_raw(data as *mut Self) };
+            let result = match (this.panicked, this.output.take()) {
+                (true, _) => Err(JoinError::Panicked),
+                (false, Some(out)) => Ok(out),
+                (false, None) => Err(JoinError::Cancelled),
+            };
+            let prev = core::mem::replace(&mut *this.join.0.lock(), Slot::Done(result));
+            if let Slot::Running(Some(w)) = prev {
+                w.wake();
+            }
         }
     }
 
     /// Awaits a spawned coroutine's output; can cancel it. Dropping the
-    /// handle detaches the coroutine.
+    /// handle detaches the coroutine (and forgets the joiner's waker).
+    ///
+    /// It resolves only after the coroutine's future has been dropped and
+    /// its slot given back, so a joiner may re-spawn into a full executor
+    /// at once.
     pub struct JoinHandle<T> {
         id: CoroutineId,
         state: Arc<JoinState<T>>,
@@ -268,16 +331,16 @@ mod boxed {
         pub fn cancel(&self) -> Result<(), Error> {
             self.executor.cancel(self.id)
         }
-        /// Whether the coroutine has finished (completed or cancelled).
+        /// Whether the coroutine has finished (completed, cancelled or
+        /// panicked) and its slot is free.
         pub fn is_finished(&self) -> bool {
             !matches!(*self.state.0.lock(), Slot::Running(_))
         }
-        /// The output, if the coroutine completed and it was not taken yet.
-        pub fn try_take(&mut self) -> Option<Result<T, Cancelled>> {
+        /// The result, if the coroutine finished and it was not taken yet.
+        pub fn try_take(&mut self) -> Option<Result<T, JoinError>> {
             let mut s = self.state.0.lock();
             match core::mem::replace(&mut *s, Slot::Taken) {
-                Slot::Done(v) => Some(Ok(v)),
-                Slot::Cancelled => Some(Err(Cancelled)),
+                Slot::Done(r) => Some(r),
                 other => {
                     *s = other;
                     None
@@ -287,17 +350,26 @@ mod boxed {
     }
 
     impl<T> Future for JoinHandle<T> {
-        type Output = Result<T, Cancelled>;
+        type Output = Result<T, JoinError>;
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             let mut s = self.state.0.lock();
             match core::mem::replace(&mut *s, Slot::Taken) {
-                Slot::Done(v) => Poll::Ready(Ok(v)),
-                Slot::Cancelled => Poll::Ready(Err(Cancelled)),
+                Slot::Done(r) => Poll::Ready(r),
                 Slot::Taken => panic!("JoinHandle polled after completion"),
                 Slot::Running(_) => {
                     *s = Slot::Running(Some(cx.waker().clone()));
                     Poll::Pending
                 }
+            }
+        }
+    }
+
+    impl<T> Drop for JoinHandle<T> {
+        fn drop(&mut self) {
+            // A handle that lost a `select` must not pin its joiner's slot
+            // (the waker holds a ref on it) until the coroutine ends.
+            if let Slot::Running(w) = &mut *self.state.0.lock() {
+                *w = None;
             }
         }
     }
@@ -316,12 +388,13 @@ mod boxed {
     {
         let state = Arc::new(JoinState(spin::Mutex::new(Slot::Running(None))));
         let boxed = Box::new(Boxed {
-            future,
+            future: ManuallyDrop::new(future),
+            output: None,
+            panicked: false,
             join: state.clone(),
-            done: false,
         });
         let data = Box::into_raw(boxed) as *mut ();
-        // SAFETY: `data` is a leaked box reclaimed by `Boxed::drop`; `F: Send`.
+        // SAFETY: `data` is a leaked box reclaimed by `Boxed::release`; `F: Send`.
         let raw = unsafe { RawCoroutine::new(data, &Boxed::<F>::VTABLE) };
         match spawner.spawn_raw(raw, priority, kind) {
             Ok(id) => Ok(JoinHandle {
@@ -330,8 +403,8 @@ mod boxed {
                 executor: spawner,
             }),
             Err((e, raw)) => {
-                // SAFETY: never published; reclaim the box.
-                unsafe { (raw.vtable.drop)(raw.data) };
+                // Never published: reclaim the box.
+                raw.discard();
                 Err(e)
             }
         }

@@ -1,6 +1,7 @@
 //! Threads as CPUs: the host platform for tests, examples and benches.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicUsize, Ordering::*};
 use std::thread::JoinHandle;
 
 use crate::{Error, Platform, Priority, Worker};
@@ -9,46 +10,61 @@ std::thread_local! {
     static CPU: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-#[derive(Default)]
-struct Shared {
-    permits: Mutex<usize>,
-    cv: Condvar,
+/// Worker threads as CPUs for one executor: the calling thread is CPU 0,
+/// `alloc_cpu` starts threads as CPUs 1, 2, …; `idle` parks on a futex with
+/// permit semantics and `notify` releases one parked worker.
+///
+/// `notify` is an atomic add and a futex wake, with no lock: it is safe from
+/// a signal handler, so a handler may wake coroutines. Not `Clone`: each
+/// executor gets its own platform (two executors sharing permits would steal
+/// each other's wake-ups); reach it through
+/// [`Executor::platform`](crate::Executor::platform).
+pub struct StdPlatform {
+    /// Wake-up permits (the futex word).
+    permits: AtomicU32,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    next_cpu: std::sync::atomic::AtomicUsize,
+    next_cpu: AtomicUsize,
     /// Last published highest level (`u8::MAX` = none) and how many times.
-    published: std::sync::atomic::AtomicU8,
-    publications: std::sync::atomic::AtomicUsize,
+    published: AtomicU8,
+    publications: AtomicUsize,
 }
 
-/// Worker threads as CPUs: `idle` parks on a condition variable with permit
-/// semantics, `notify` releases one parked worker, `alloc_cpu` starts threads.
-#[derive(Clone, Default)]
-pub struct StdPlatform(Arc<Shared>);
+impl Default for StdPlatform {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl StdPlatform {
     /// A platform whose calling thread is CPU 0.
     pub fn new() -> Self {
-        let p = Self::default();
-        p.0.published
-            .store(u8::MAX, std::sync::atomic::Ordering::Relaxed);
-        p.0.next_cpu.store(1, std::sync::atomic::Ordering::Relaxed);
-        p
+        Self {
+            permits: AtomicU32::new(0),
+            threads: Mutex::new(Vec::new()),
+            next_cpu: AtomicUsize::new(1),
+            published: AtomicU8::new(u8::MAX),
+            publications: AtomicUsize::new(0),
+        }
     }
 
-    /// Wait for every worker started by `alloc_cpu` to return.
-    pub fn join_workers(&self) {
-        let threads = std::mem::take(&mut *self.0.threads.lock().unwrap());
-        for t in threads {
-            t.join().expect("worker thread panicked");
-        }
+    /// Wait for every worker started by `alloc_cpu` to return; returns how
+    /// many panicked.
+    pub fn join_workers(&self) -> usize {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap());
+        threads
+            .into_iter()
+            .map(JoinHandle::join)
+            .filter(Result::is_err)
+            .count()
     }
 
     /// The last highest ready priority the executor published, and how
     /// many publications there were.
     pub fn published(&self) -> (Option<Priority>, usize) {
-        use std::sync::atomic::Ordering::Acquire;
-        let level = self.0.published.load(Acquire);
-        (Priority::new(level), self.0.publications.load(Acquire))
+        (
+            Priority::new(self.published.load(Acquire)),
+            self.publications.load(Acquire),
+        )
     }
 }
 
@@ -58,36 +74,42 @@ impl Platform for StdPlatform {
     }
 
     fn idle(&self) {
-        let mut permits = self.0.permits.lock().unwrap();
-        while *permits == 0 {
-            permits = self.0.cv.wait(permits).unwrap();
+        loop {
+            let p = self.permits.load(Acquire);
+            if p == 0 {
+                atomic_wait::wait(&self.permits, 0);
+            } else if self
+                .permits
+                .compare_exchange_weak(p, p - 1, AcqRel, Relaxed)
+                .is_ok()
+            {
+                return;
+            }
         }
-        *permits -= 1;
     }
 
     fn notify(&self) {
-        *self.0.permits.lock().unwrap() += 1;
-        self.0.cv.notify_one();
+        self.permits.fetch_add(1, Release);
+        atomic_wait::wake_one(&self.permits);
     }
 
     fn publish_priority(&self, highest: Option<Priority>) {
-        use std::sync::atomic::Ordering::Release;
-        self.0
-            .published
+        self.published
             .store(highest.map_or(u8::MAX, Priority::level), Release);
-        self.0.publications.fetch_add(1, Release);
+        self.publications.fetch_add(1, Release);
     }
 
     fn alloc_cpu(&self, worker: &'static dyn Worker, n: usize) -> Result<usize, Error> {
-        let mut threads = self.0.threads.lock().unwrap();
-        for _ in 0..n {
-            let cpu = self
-                .0
-                .next_cpu
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if cpu >= crate::raw::MAX_CPUS {
-                return Err(Error::Unsupported);
-            }
+        // Reserve all `n` CPU numbers first: either every thread starts or
+        // none does.
+        let first = self
+            .next_cpu
+            .fetch_update(AcqRel, Acquire, |next| {
+                (next + n <= crate::raw::MAX_CPUS).then_some(next + n)
+            })
+            .map_err(|_| Error::Unsupported)?;
+        let mut threads = self.threads.lock().unwrap();
+        for cpu in first..first + n {
             threads.push(std::thread::spawn(move || {
                 CPU.with(|c| c.set(cpu));
                 worker.run_worker();

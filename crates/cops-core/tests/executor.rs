@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use cops_core::switching::{SpaceSwitcher, Switching};
 use cops_core::view::{GlobalPriorityView, SpaceId};
 use cops_core::{
-    Cancelled, CoroutineKind, CoroutineStorage, Error, Executor, NoPlatform, Priority, RunExit,
+    CoroutineKind, CoroutineStorage, Error, Executor, JoinError, NoPlatform, Priority, RunExit,
     StdPlatform, Storage, current_id, yield_now,
 };
 
@@ -110,7 +110,7 @@ fn join_handles_deliver_outputs_and_cancellation() {
     exec.run_until_idle();
     assert_eq!(
         taken(&trace),
-        [format!("joined: {:?}", Err::<u32, _>(Cancelled))]
+        [format!("joined: {:?}", Err::<u32, _>(JoinError::Cancelled))]
     );
     assert_eq!(exec.live(), 0);
     assert_eq!(
@@ -133,8 +133,9 @@ impl std::future::Future for CountDone {
 
 #[test]
 fn spawn_in_static_storage_needs_no_allocator() {
-    static STORAGE: Storage<2> = Storage::new();
-    static EXEC: Executor = Executor::new(&STORAGE, NoPlatform);
+    cops_core::static_executor! {
+        static EXEC: Executor<NoPlatform> = (2, NoPlatform);
+    }
     static DONE: AtomicUsize = AtomicUsize::new(0);
     static SLOT: CoroutineStorage<CountDone> = CoroutineStorage::new();
 
@@ -183,7 +184,10 @@ fn aging_bounds_the_wait_of_a_low_priority_coroutine() {
     }
 
     let storage: &'static Storage<8> = Box::leak(Box::new(Storage::new()));
-    let aging = Box::leak(Box::new(Executor::new(storage, NoPlatform).with_aging(4)));
+    // SAFETY: `storage` was just leaked here and serves only this executor.
+    let aging = Box::leak(Box::new(
+        unsafe { Executor::new(storage, NoPlatform) }.with_aging(4),
+    ));
     let at = low_waits_for(aging);
     assert!(
         at < 4,
@@ -199,8 +203,7 @@ fn aging_bounds_the_wait_of_a_low_priority_coroutine() {
 #[test]
 fn std_workers_run_one_executor_to_completion() {
     const N: usize = 400;
-    let platform = StdPlatform::new();
-    let exec = Executor::leak(N, platform.clone());
+    let exec = Executor::leak(N, StdPlatform::new());
     let done = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = std::sync::mpsc::channel::<cops_core::CoroutineId>();
     for i in 0..N {
@@ -233,10 +236,10 @@ fn std_workers_run_one_executor_to_completion() {
     });
     assert_eq!(exec.alloc_cpu(3), Ok(3));
     assert_eq!(exec.run(), RunExit::AllDone);
-    platform.join_workers();
+    assert_eq!(exec.platform().join_workers(), 0);
     waker_thread.join().unwrap();
     assert_eq!(done.load(SeqCst), N);
-    assert_eq!(platform.published().0, None);
+    assert_eq!(exec.platform().published().0, None);
 }
 
 struct Recorder(Mutex<Vec<(SpaceId, u8)>>);

@@ -7,7 +7,7 @@ use core::ffi::c_void;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"COPSVDSO");
 /// Bumped on any change to the table, the platform callbacks or the layout
 /// of what crosses the boundary.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The platform hooks of an executor living in a data area, as C callbacks
 /// (`ctx` is the binding's). See `cops_core::Platform` for each one's

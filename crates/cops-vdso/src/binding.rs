@@ -138,7 +138,8 @@ impl VdsoExecutor {
             outcome: match out.outcome {
                 0 => Outcome::Pending,
                 1 => Outcome::Completed,
-                _ => Outcome::Cancelled,
+                2 => Outcome::Cancelled,
+                _ => Outcome::Panicked,
             },
         })
     }

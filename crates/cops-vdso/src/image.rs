@@ -71,7 +71,7 @@ unsafe extern "C" fn init(area: *mut u8, len: usize, platform: &VdsoPlatform) ->
     if (area as usize) % align_of::<Exec>() != 0 || len < header + SLOT_SIZE {
         return core::ptr::null();
     }
-    let n = (len - header) / SLOT_SIZE;
+    let n = ((len - header) / SLOT_SIZE).min(CoroutineId::MAX_SLOTS);
     // SAFETY: the caller gives us `len` writable bytes for the rest of the
     // program; the layout (header, n SchedSlots, n CoroutineCells) fits in
     // them and respects every alignment (SchedSlot's size is a multiple of
@@ -86,11 +86,15 @@ unsafe extern "C" fn init(area: *mut u8, len: usize, platform: &VdsoPlatform) ->
             slots.add(i).write(SchedSlot::new());
             cells.add(i).write(CoroutineCell::new());
         }
+        // The slots were just made fresh and this area serves only this
+        // executor. Its ids are salted with the area's page number, so ids
+        // of another address space's executor (another area) are refused.
         let exec = Exec::from_parts(
             core::slice::from_raw_parts(slots, n),
             core::slice::from_raw_parts(cells, n),
             *platform,
-        );
+        )
+        .with_salt((area as usize >> 12) as u8);
         (area as *mut Exec).write(exec);
     }
     area as *const State
@@ -138,6 +142,7 @@ unsafe extern "C" fn poll_next(state: *const State, out: &mut PolledRepr) -> boo
             Outcome::Pending => 0,
             Outcome::Completed => 1,
             Outcome::Cancelled => 2,
+            Outcome::Panicked => 3,
         },
     };
     true

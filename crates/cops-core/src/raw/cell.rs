@@ -13,13 +13,23 @@ pub struct RawCoroutine {
     pub(crate) vtable: &'static CoroutineVTable,
 }
 
-/// How to poll and drop a [`RawCoroutine`].
+/// How to poll, drop and release a [`RawCoroutine`].
+///
+/// A coroutine ends in two steps, so that whoever waits for it (a
+/// [`JoinHandle`](crate::JoinHandle), a reused static storage) hears of it
+/// only once the future is gone *and* its slot is free again:
+/// `drop` (the future's destructor runs; the slot is still held), then the
+/// executor frees the slot, then `release` (memory and join state).
 #[repr(C)]
 pub struct CoroutineVTable {
     /// Poll the coroutine once. Must not be called after it returned `Ready`.
     pub poll: unsafe fn(data: *mut (), cx: &mut Context<'_>) -> Poll<()>,
-    /// Drop the coroutine's state (completed or not).
+    /// Drop the coroutine's future (completed or not). Called exactly once,
+    /// also when `poll` panicked.
     pub drop: unsafe fn(data: *mut ()),
+    /// Called exactly once after `drop`, when the slot has been given back:
+    /// free the state behind `data` and report the end to any joiner.
+    pub release: unsafe fn(data: *mut ()),
 }
 
 impl RawCoroutine {
@@ -33,6 +43,17 @@ impl RawCoroutine {
 }
 
 impl RawCoroutine {
+    /// Drop and release a coroutine that was never handed to an executor
+    /// (e.g. given back by a failed spawn).
+    pub fn discard(self) {
+        // SAFETY: `new`'s contract: `data` is valid for both functions,
+        // called once each, in this order.
+        unsafe {
+            (self.vtable.drop)(self.data);
+            (self.vtable.release)(self.data);
+        }
+    }
+
     /// The state pointer and vtable (to hand the coroutine across an ABI;
     /// rebuild it with [`RawCoroutine::new`]).
     pub fn into_parts(self) -> (*mut (), &'static CoroutineVTable) {
@@ -117,16 +138,16 @@ impl CoroutineCell {
         })
     }
 
-    /// Drop the coroutine.
+    /// Take the coroutine out of the cell (to drop and release it).
     ///
     /// # Safety
-    /// As for [`CoroutineCell::poll`], or the caller owns a claimed slot.
-    pub(crate) unsafe fn drop_coroutine(&self) {
+    /// As for [`CoroutineCell::poll`].
+    pub(crate) unsafe fn take(&self) -> RawCoroutine {
         // SAFETY: exclusive access as stated by the caller; `take` leaves the
-        // cell empty so the drop function runs exactly once.
-        if let Some(c) = self.coroutine.with_mut(|p| unsafe { (*p).take() }) {
-            unsafe { (c.vtable.drop)(c.data) }
-        }
+        // cell empty so the coroutine is ended exactly once.
+        self.coroutine
+            .with_mut(|p| unsafe { (*p).take() })
+            .expect("a running slot holds its coroutine")
     }
 
     /// The executor and index wakers of this slot lead to.

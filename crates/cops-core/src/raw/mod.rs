@@ -3,10 +3,10 @@
 //! [`crate::Executor`] is built on these.
 
 pub(crate) mod cell;
-pub mod scheduler;
+pub(crate) mod scheduler;
 pub(crate) mod state;
 pub(crate) mod waker;
 
 pub use cell::{CoroutineCell, CoroutineVTable, RawCoroutine};
-pub use scheduler::{CoroutineState, MAX_CPUS, Picked, SchedSlot, Scheduler};
+pub use scheduler::{CoroutineState, MAX_CPUS, SchedSlot};
 pub use waker::id_of;

@@ -1,9 +1,36 @@
 //! The scheduling state of one address space: slots, ready queues, free
-//! list and the per-CPU "current" table. No futures, no code pointers: this is
-//! the part the vDSO exports, operating on a data area it is handed.
+//! list, the wake inbox and the per-CPU "current" table. No futures, no code
+//! pointers: this is the part the vDSO exports, operating on a data area it
+//! is handed. Crate-private: its slot protocol (claim, pick, complete) has
+//! preconditions only [`crate::Executor`] keeps.
+//!
+//! ## The ready lock and interrupt handlers
+//!
+//! The per-level FIFOs sit behind one spin lock, but nothing that a wake can
+//! reach ever *waits* for it: making a slot ready (wake, cancel, spawn, a
+//! re-queue after a poll) or moving it (`set_priority`) tries the lock once;
+//! if someone holds it (another CPU, or the very code this interrupt
+//! handler interrupted), the slot index is pushed on a lock-free inbox
+//! instead, and the holder links it before it lets go:
+//!
+//! ```text
+//!  wake / cancel / spawn ──try_lock ok──► link at its level ──┐
+//!        │                                                    ├─► unlock, then
+//!        └─ busy ─► push index on inbox (CAS) ◄── holder ─────┘   re-check inbox (RMW)
+//!                                           drains before unlock
+//! ```
+//!
+//! Only [`Scheduler::pick`] (the worker side) spins on the lock, and it is
+//! never called from an interrupt handler. The holder's re-check is a
+//! read-modify-write of the inbox word, so it is ordered against every
+//! pusher's CAS: either the holder sees the index, or the pusher's
+//! `try_lock` runs after the unlock and takes the lock itself.
 
 use super::state::{self, AfterPending, Cancel, StateWord, Wake};
-use crate::loom::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Mutex, Ordering::*, UnsafeCell};
+use crate::loom::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering::*,
+    UnsafeCell,
+};
 use crate::ready::{LinkTable, Links, NIL, ReadyQueues, highest_in};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority};
 
@@ -15,13 +42,19 @@ pub const MAX_CPUS: usize = 64;
 #[cfg(loom)]
 pub const MAX_CPUS: usize = 2;
 
-/// The scheduling half of one coroutine slot.
+/// The scheduling half of one coroutine slot. Opaque: only an
+/// [`Executor`](crate::Executor) reads or writes it.
 pub struct SchedSlot {
     state: StateWord,
     priority: AtomicU8,
     kind: AtomicU8,
-    /// Next index in the free stack (meaningful while FREE).
-    next_free: AtomicU32,
+    /// A `set_priority` is waiting in the move inbox.
+    move_pending: AtomicBool,
+    /// Next index in the free stack (while FREE) or in the wake inbox
+    /// (while QUEUED and not yet linked): never both at once.
+    next: AtomicU32,
+    /// Next index in the move inbox (while `move_pending`).
+    move_next: AtomicU32,
     /// Ready-queue links: read and written only with `Scheduler::ready` locked.
     links: UnsafeCell<Links>,
 }
@@ -38,7 +71,9 @@ impl SchedSlot {
             state: StateWord::new(),
             priority: AtomicU8::new(Priority::LOWEST.level()),
             kind: AtomicU8::new(0),
-            next_free: AtomicU32::new(NIL),
+            move_pending: AtomicBool::new(false),
+            next: AtomicU32::new(NIL),
+            move_next: AtomicU32::new(NIL),
             links: UnsafeCell::new(Links::UNLINKED),
         }
     }
@@ -49,7 +84,9 @@ impl SchedSlot {
             state: StateWord::new(),
             priority: AtomicU8::new(Priority::LOWEST.level()),
             kind: AtomicU8::new(0),
-            next_free: AtomicU32::new(NIL),
+            move_pending: AtomicBool::new(false),
+            next: AtomicU32::new(NIL),
+            move_next: AtomicU32::new(NIL),
             links: UnsafeCell::new(Links::UNLINKED),
         }
     }
@@ -67,9 +104,9 @@ struct SlotLinks<'a>(&'a [SchedSlot]);
 
 impl LinkTable for SlotLinks<'_> {
     fn links(&mut self, index: u32) -> &mut Links {
-        // SAFETY: a `SlotLinks` exists only inside `Scheduler::with_ready`,
-        // i.e. while the ready lock is held, and it is the only path to
-        // `links`; `&mut self` keeps the returned borrows from overlapping.
+        // SAFETY: a `SlotLinks` exists only inside `Scheduler::locked`, i.e.
+        // while the ready lock is held, and it is the only path to `links`;
+        // `&mut self` keeps the returned borrows from overlapping.
         self.0[index as usize]
             .links
             .with_mut(|p| unsafe { &mut *p })
@@ -91,90 +128,110 @@ pub enum CoroutineState {
 
 /// A slot taken off the ready queues by [`Scheduler::pick`].
 #[derive(Clone, Copy, Debug)]
-pub struct Picked {
-    /// The coroutine.
-    pub id: CoroutineId,
-    /// The level it was queued at.
-    pub priority: Priority,
+pub(crate) struct Picked {
+    pub(crate) id: CoroutineId,
+    pub(crate) priority: Priority,
     /// Cancel requested: drop it instead of polling.
-    pub cancelled: bool,
+    pub(crate) cancelled: bool,
 }
 
+/// Both inbox heads in one word, so the holder's re-check is one RMW:
+/// wake inbox in the low half, move inbox in the high half.
+const INBOX_EMPTY: u64 = (NIL as u64) << 32 | NIL as u64;
+
 /// Scheduling state of one executor (one address space).
-pub struct Scheduler {
+pub(crate) struct Scheduler {
     slots: &'static [SchedSlot],
+    /// Names this executor in every id it issues.
+    salt: u8,
     ready: Mutex<ReadyQueues>,
-    /// Copy of the ready bitmap, readable without the lock.
+    /// Copy of the ready bitmap, readable without the lock; written only
+    /// with the lock held.
     ready_bitmap: AtomicU64,
+    /// Lock-free pushes waiting for the lock holder (see the module docs).
+    inbox: AtomicU64,
     /// Tagged head of the free stack: `tag << 32 | index`.
     free_head: AtomicU64,
     /// Slots never used yet are handed out in order before the free stack.
     fresh: AtomicU32,
-    /// Coroutines spawned and not yet finished.
+    /// Coroutines spawned whose slot is not yet released.
     live: AtomicUsize,
+    /// Workers parked in `Platform::idle`.
+    parked: AtomicUsize,
     current: [AtomicU64; MAX_CPUS],
     /// Every `aging_every`-th pick serves the longest-waiting coroutine; 0 = off.
     aging_every: u32,
 }
 
 impl Scheduler {
-    /// Scheduling state over `slots`, aging off.
     #[cfg(not(loom))]
-    pub const fn new(slots: &'static [SchedSlot]) -> Self {
+    pub(crate) const fn new(slots: &'static [SchedSlot], salt: u8) -> Self {
         Self {
             slots,
+            salt,
             ready: Mutex::new(ReadyQueues::new()),
             ready_bitmap: AtomicU64::new(0),
+            inbox: AtomicU64::new(INBOX_EMPTY),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
             current: [const { AtomicU64::new(u64::MAX) }; MAX_CPUS],
             aging_every: 0,
         }
     }
-    /// Scheduling state over `slots`, aging off.
     #[cfg(loom)]
-    pub fn new(slots: &'static [SchedSlot]) -> Self {
+    pub(crate) fn new(slots: &'static [SchedSlot], salt: u8) -> Self {
         Self {
             slots,
+            salt,
             ready: Mutex::new(ReadyQueues::new()),
             ready_bitmap: AtomicU64::new(0),
+            inbox: AtomicU64::new(INBOX_EMPTY),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
             current: core::array::from_fn(|_| AtomicU64::new(u64::MAX)),
             aging_every: 0,
         }
     }
 
-    /// Serve the longest-waiting ready coroutine every `every`-th pick
-    /// (`0` turns aging off). See the crate docs on starvation.
-    pub const fn with_aging(mut self, every: u32) -> Self {
+    pub(crate) const fn with_aging(mut self, every: u32) -> Self {
         self.aging_every = every;
         self
     }
 
-    /// Number of slots.
-    pub fn capacity(&self) -> usize {
+    pub(crate) const fn with_salt(mut self, salt: u8) -> Self {
+        self.salt = salt;
+        self
+    }
+
+    pub(crate) fn salt(&self) -> u8 {
+        self.salt
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
         self.slots.len()
     }
 
-    /// Coroutines spawned and not yet finished.
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.live.load(Acquire)
     }
 
-    /// The highest ready priority, read without locking.
-    pub fn highest_ready(&self) -> Option<Priority> {
-        highest_in(self.ready_bitmap.load(SeqCst))
+    pub(crate) fn highest_ready(&self) -> Option<Priority> {
+        highest_in(self.ready_bitmap())
     }
 
-    /// The ready bitmap (bit `p` set = something ready at priority `p`).
-    pub fn ready_bitmap(&self) -> u64 {
+    pub(crate) fn ready_bitmap(&self) -> u64 {
         self.ready_bitmap.load(SeqCst)
     }
 
+    /// The slot an id names, if the id is this executor's.
     fn slot(&self, id: CoroutineId) -> Result<&SchedSlot, Error> {
+        if id.salt() != self.salt {
+            return Err(Error::BadId);
+        }
         self.slots.get(id.index() as usize).ok_or(Error::BadId)
     }
 
@@ -182,83 +239,243 @@ impl Scheduler {
     pub(crate) fn id_at(&self, index: u32) -> CoroutineId {
         CoroutineId::new(
             index,
+            self.salt,
             state::generation(self.slots[index as usize].state.load()),
         )
     }
 
-    /// Run `f` on the ready queues with the lock held, then refresh the
-    /// lock-free bitmap copy and tell the platform if the best level changed.
-    fn with_ready<R, P: Platform + ?Sized>(
+    // ----- the ready lock ---------------------------------------------------
+
+    /// Lock the ready queues (spinning: worker side only), drain the inbox,
+    /// run `f`, and let go through [`Scheduler::unlock`].
+    fn locked<R, P: Platform + ?Sized>(
         &self,
         platform: &P,
         f: impl FnOnce(&mut ReadyQueues, &mut SlotLinks<'_>) -> R,
     ) -> R {
         let mut q = self.ready.lock();
-        let before = q.bitmap();
+        let mut linked = self.drain(&mut q);
         let r = f(&mut q, &mut SlotLinks(self.slots));
-        let after = q.bitmap();
-        if before != after {
-            // Release: every change that makes work ready is followed by
-            // the executor's read-modify-write of `parked`, which a parking
-            // worker's RMW of `parked` synchronises with before it loads
-            // this word.
-            self.ready_bitmap.store(after, Release);
-            if before.trailing_zeros() != after.trailing_zeros() {
-                // Under the lock, so publications are ordered like the changes.
-                platform.publish_priority(highest_in(after));
-            }
-        }
+        linked |= self.unlock(platform, q);
+        self.notify_if(platform, linked);
         r
     }
 
-    fn enqueue<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
+    /// Link `index` (spawned, woken, cancelled or re-queued) at its level,
+    /// without ever waiting for the lock (see the module docs).
+    fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
+        let linked = match self.ready.try_lock() {
+            Some(mut q) => {
+                self.drain(&mut q);
+                Self::link(&mut q, self.slots, index);
+                self.unlock(platform, q);
+                true
+            }
+            None => {
+                self.push_inbox(0, index);
+                self.take_over(platform)
+            }
+        };
+        self.notify_if(platform, linked);
+    }
+
+    /// Move a queued `index` to its (new) level, without waiting for the lock.
+    fn request_move<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
         let slot = &self.slots[index as usize];
-        self.with_ready(platform, |q, links| {
-            // The priority is read under the lock, so a concurrent
-            // `set_priority` is either seen here or moves the linked slot.
-            let p = Priority::from_level(slot.priority.load(Relaxed));
-            q.push_back(links, index, p);
-        });
+        let linked = match self.ready.try_lock() {
+            Some(mut q) => {
+                let linked = self.drain(&mut q);
+                Self::relink(&mut q, self.slots, index);
+                self.unlock(platform, q) | linked
+            }
+            None => {
+                // At most once in the move inbox: a pending move reads the
+                // priority when it is drained, so it carries this one too.
+                if !slot.move_pending.swap(true, AcqRel) {
+                    self.push_inbox(32, index);
+                }
+                self.take_over(platform)
+            }
+        };
+        self.notify_if(platform, linked);
+    }
+
+    /// After a push: if the holder let go meanwhile, drain it ourselves.
+    fn take_over<P: Platform + ?Sized>(&self, platform: &P) -> bool {
+        match self.ready.try_lock() {
+            Some(mut q) => {
+                let linked = self.drain(&mut q);
+                self.unlock(platform, q) | linked
+            }
+            None => false,
+        }
+    }
+
+    /// Refresh the lock-free bitmap copy (and tell the platform when the
+    /// best level changed), unlock, and take the lock back while the inbox
+    /// is not empty. Returns whether anything was linked.
+    fn unlock<'a, P: Platform + ?Sized>(
+        &'a self,
+        platform: &P,
+        mut q: MutexGuard<'a, ReadyQueues>,
+    ) -> bool {
+        let mut linked = false;
+        loop {
+            linked |= self.drain(&mut q);
+            let before = self.ready_bitmap.load(Relaxed);
+            let after = q.bitmap();
+            if before != after {
+                // Release: every change that makes work ready is followed by
+                // a read-modify-write of `parked` (`notify_if`), which a
+                // parking worker's RMW of `parked` synchronises with before
+                // it loads this word.
+                self.ready_bitmap.store(after, Release);
+                if before.trailing_zeros() != after.trailing_zeros() {
+                    // Under the lock, so publications are ordered like the changes.
+                    platform.publish_priority(highest_in(after));
+                }
+            }
+            drop(q);
+            // A read-modify-write, not a load: see the module docs.
+            if self.inbox.fetch_add(0, AcqRel) == INBOX_EMPTY {
+                return linked;
+            }
+            match self.ready.try_lock() {
+                Some(g) => q = g,
+                // The new holder drains it.
+                None => return linked,
+            }
+        }
+    }
+
+    /// Push `index` on the wake (`shift` 0) or move (`shift` 32) inbox.
+    fn push_inbox(&self, shift: u32, index: u32) {
+        let slot = &self.slots[index as usize];
+        let next = if shift == 0 { &slot.next } else { &slot.move_next };
+        let mut cur = self.inbox.load(Relaxed);
+        loop {
+            next.store((cur >> shift) as u32, Relaxed);
+            let new = (cur & !((NIL as u64) << shift)) | ((index as u64) << shift);
+            match self.inbox.compare_exchange_weak(cur, new, AcqRel, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Link everything pushed on the inboxes. Lock held. Returns whether a
+    /// slot was made ready.
+    fn drain(&self, q: &mut ReadyQueues) -> bool {
+        if self.inbox.load(Relaxed) == INBOX_EMPTY {
+            return false;
+        }
+        let all = self.inbox.swap(INBOX_EMPTY, AcqRel);
+        // The wake inbox is a stack: reverse it so wakes keep their order.
+        let mut fifo = NIL;
+        let mut i = all as u32;
+        while i != NIL {
+            let next = self.slots[i as usize].next.load(Relaxed);
+            self.slots[i as usize].next.store(fifo, Relaxed);
+            fifo = i;
+            i = next;
+        }
+        let linked = fifo != NIL;
+        while fifo != NIL {
+            let next = self.slots[fifo as usize].next.load(Relaxed);
+            Self::link(q, self.slots, fifo);
+            fifo = next;
+        }
+        let mut m = (all >> 32) as u32;
+        while m != NIL {
+            let slot = &self.slots[m as usize];
+            let next = slot.move_next.load(Relaxed);
+            slot.move_pending.store(false, Release);
+            Self::relink(q, self.slots, m);
+            m = next;
+        }
+        linked
+    }
+
+    fn link(q: &mut ReadyQueues, slots: &[SchedSlot], index: u32) {
+        // The priority is read under the lock, so a concurrent
+        // `set_priority` is either seen here or moves the linked slot.
+        let p = Priority::from_level(slots[index as usize].priority.load(Relaxed));
+        q.push_back(&mut SlotLinks(slots), index, p);
+    }
+
+    fn relink(q: &mut ReadyQueues, slots: &[SchedSlot], index: u32) {
+        let p = Priority::from_level(slots[index as usize].priority.load(Relaxed));
+        q.requeue(&mut SlotLinks(slots), index, p);
+    }
+
+    // ----- parking ----------------------------------------------------------
+
+    /// A worker is about to park: returns whether it still may (nothing
+    /// ready, something live). Call [`Scheduler::unpark`] after `idle`.
+    pub(crate) fn park(&self) -> bool {
+        // Pairs with `parked_now`: both sides are read-modify-writes of
+        // `parked`, so one is ordered after the other. Either the waker's
+        // comes later and sees us parked, or ours reads from it and we see
+        // its link (or the last completion) below.
+        self.parked.fetch_add(1, AcqRel);
+        self.ready_bitmap() == 0 && self.live() != 0
+    }
+
+    pub(crate) fn unpark(&self) {
+        self.parked.fetch_sub(1, AcqRel);
+    }
+
+    /// Workers parked now. A read-modify-write, never a plain load: a load
+    /// after an enqueue can miss a worker that is parking at that moment
+    /// (the store-buffering pattern; `tests/loom.rs` catches it) and so
+    /// lose its wake-up.
+    pub(crate) fn parked_now(&self) -> usize {
+        self.parked.fetch_add(0, AcqRel)
+    }
+
+    fn notify_if<P: Platform + ?Sized>(&self, platform: &P, linked: bool) {
+        if linked && self.parked_now() != 0 {
+            platform.notify();
+        }
     }
 
     // ----- slot allocation -------------------------------------------------
 
     /// Take a free slot for a new coroutine. The slot stays FREE (and
-    /// invisible to wakes) until [`Scheduler::activate`].
-    pub fn claim(&self) -> Result<CoroutineId, Error> {
-        let index = self.pop_free().or_else(|| {
-            let i = self.fresh.fetch_add(1, Relaxed);
-            if (i as usize) < self.slots.len() {
-                Some(i)
-            } else {
-                self.fresh.fetch_sub(1, Relaxed);
-                None
-            }
-        });
-        index.map(|i| self.id_at(i)).ok_or(Error::NoSlot)
+    /// invisible to wakes) until [`Scheduler::activate`]. Lock-free.
+    pub(crate) fn claim(&self) -> Result<u32, Error> {
+        self.pop_free()
+            .or_else(|| {
+                let i = self.fresh.fetch_add(1, Relaxed);
+                if (i as usize) < self.slots.len() {
+                    Some(i)
+                } else {
+                    self.fresh.fetch_sub(1, Relaxed);
+                    None
+                }
+            })
+            .ok_or(Error::NoSlot)
     }
 
-    /// Make a claimed slot ready at `priority`.
-    pub fn activate<P: Platform + ?Sized>(
+    /// Make a claimed slot ready at `priority`; returns its id.
+    ///
+    /// # Safety
+    /// `index` came from [`Scheduler::claim`] and was not activated since.
+    pub(crate) unsafe fn activate<P: Platform + ?Sized>(
         &self,
         platform: &P,
-        id: CoroutineId,
+        index: u32,
         priority: Priority,
         kind: CoroutineKind,
-    ) {
-        let slot = &self.slots[id.index() as usize];
+    ) -> CoroutineId {
+        let slot = &self.slots[index as usize];
         slot.kind.store(kind as u8, Relaxed);
+        slot.priority.store(priority.level(), Relaxed);
         self.live.fetch_add(1, AcqRel);
-        self.with_ready(platform, |q, links| {
-            slot.priority.store(priority.level(), Relaxed);
-            slot.state.publish_spawned();
-            q.push_back(links, id.index(), priority);
-        });
-    }
-
-    /// Give back a claimed slot that was never activated.
-    pub fn unclaim(&self, id: CoroutineId) {
-        self.push_free(id.index());
+        let id = self.id_at(index);
+        slot.state.publish_spawned();
+        self.make_ready(platform, index);
+        id
     }
 
     fn pop_free(&self) -> Option<u32> {
@@ -268,7 +485,7 @@ impl Scheduler {
             if index == NIL {
                 return None;
             }
-            let next = self.slots[index as usize].next_free.load(Relaxed);
+            let next = self.slots[index as usize].next.load(Relaxed);
             let tag = (head >> 32).wrapping_add(1);
             match self.free_head.compare_exchange_weak(
                 head,
@@ -285,9 +502,7 @@ impl Scheduler {
     fn push_free(&self, index: u32) {
         let mut head = self.free_head.load(Relaxed);
         loop {
-            self.slots[index as usize]
-                .next_free
-                .store(head as u32, Relaxed);
+            self.slots[index as usize].next.store(head as u32, Relaxed);
             let tag = (head >> 32).wrapping_add(1);
             match self.free_head.compare_exchange_weak(
                 head,
@@ -301,55 +516,52 @@ impl Scheduler {
         }
     }
 
-    // ----- the COPS operations ---------------------------------------------
+    // ----- the COPS operations (any context) --------------------------------
 
     /// Wake `id`. The one wake path: `Waker::wake` and wake-by-id both end
-    /// here. Returns whether the coroutine was made ready by this call.
-    pub fn wake<P: Platform + ?Sized>(&self, platform: &P, id: CoroutineId) -> Result<bool, Error> {
-        match self.slot(id)?.state.wake(id.generation())? {
-            Wake::Enqueue => {
-                self.enqueue(platform, id.index());
-                Ok(true)
-            }
-            Wake::Nothing | Wake::Notified => Ok(false),
+    /// here. Never waits for the ready lock.
+    pub(crate) fn wake<P: Platform + ?Sized>(
+        &self,
+        platform: &P,
+        id: CoroutineId,
+    ) -> Result<(), Error> {
+        if self.slot(id)?.state.wake(id.generation())? == Wake::Enqueue {
+            self.make_ready(platform, id.index());
         }
+        Ok(())
     }
 
     /// Change the priority of `id`; a queued coroutine moves to the tail of
-    /// its new level at once. O(1).
-    pub fn set_priority<P: Platform + ?Sized>(
+    /// its new level. Never waits for the ready lock.
+    pub(crate) fn set_priority<P: Platform + ?Sized>(
         &self,
         platform: &P,
         id: CoroutineId,
         priority: Priority,
     ) -> Result<(), Error> {
         let slot = self.slot(id)?;
-        self.with_ready(platform, |q, links| {
-            // Validated under the lock: a slot recycled and re-spawned
-            // concurrently has its priority written under this same lock.
-            slot.state.validate(id.generation())?;
-            slot.priority.store(priority.level(), Relaxed);
-            q.requeue(links, id.index(), priority);
-            Ok(())
-        })
+        // Pinned, the slot cannot be recycled (and re-spawned with its own
+        // priority) between the id check and the store.
+        slot.state.pin(id.generation())?;
+        slot.priority.store(priority.level(), Relaxed);
+        self.request_move(platform, id.index());
+        self.waker_ref_dec(id.index());
+        Ok(())
     }
 
-    /// Current priority of `id`.
-    pub fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
+    pub(crate) fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
         let slot = self.slot(id)?;
         slot.state.validate(id.generation())?;
         Ok(Priority::from_level(slot.priority.load(Relaxed)))
     }
 
-    /// Kind of `id`.
-    pub fn kind(&self, id: CoroutineId) -> Result<CoroutineKind, Error> {
+    pub(crate) fn kind(&self, id: CoroutineId) -> Result<CoroutineKind, Error> {
         let slot = self.slot(id)?;
         slot.state.validate(id.generation())?;
         Ok(CoroutineKind::from_u8(slot.kind.load(Relaxed)))
     }
 
-    /// Observable state of `id`.
-    pub fn state(&self, id: CoroutineId) -> Result<CoroutineState, Error> {
+    pub(crate) fn state(&self, id: CoroutineId) -> Result<CoroutineState, Error> {
         let s = self.slot(id)?.state.validate(id.generation())?;
         Ok(match state::life(s) {
             state::QUEUED => CoroutineState::Ready,
@@ -359,28 +571,27 @@ impl Scheduler {
         })
     }
 
-    /// Ask for `id` to be dropped; a worker drops it (never the caller, so
-    /// cancel is safe from interrupt context).
-    pub fn cancel<P: Platform + ?Sized>(
+    /// Ask for `id` to be dropped; a worker drops it (never the caller).
+    /// Never waits for the ready lock.
+    pub(crate) fn cancel<P: Platform + ?Sized>(
         &self,
         platform: &P,
         id: CoroutineId,
-    ) -> Result<bool, Error> {
-        match self.slot(id)?.state.cancel(id.generation())? {
-            Cancel::Enqueue => {
-                self.enqueue(platform, id.index());
-                Ok(true)
-            }
-            Cancel::Flagged => Ok(false),
+    ) -> Result<(), Error> {
+        if self.slot(id)?.state.cancel(id.generation())? == Cancel::Enqueue {
+            self.make_ready(platform, id.index());
         }
+        Ok(())
     }
 
-    // ----- the worker side -------------------------------------------------
+    // ----- the worker side (thread context only) ---------------------------
 
-    /// Take the next coroutine to run on `cpu`: O(1).
-    pub fn pick<P: Platform + ?Sized>(&self, platform: &P, cpu: usize) -> Option<Picked> {
+    /// Take the next coroutine to run: O(1). Moves it QUEUED → RUNNING; the
+    /// caller owns it until [`Scheduler::end_poll_pending`] or
+    /// [`Scheduler::complete`].
+    pub(crate) fn pick<P: Platform + ?Sized>(&self, platform: &P) -> Option<Picked> {
         let aging = self.aging_every;
-        let (index, priority) = self.with_ready(platform, |q, links| {
+        let (index, priority) = self.locked(platform, |q, links| {
             // `ReadyQueues` counts picks; every `aging`-th one serves the oldest.
             if aging != 0 && q.len() > 1 && q.ticks() % aging == aging - 1 {
                 q.pop_oldest(links)
@@ -388,61 +599,54 @@ impl Scheduler {
                 q.pop(links)
             }
         })?;
-        let slot = &self.slots[index as usize];
-        let cancelled = slot.state.start_poll();
-        let id = self.id_at(index);
-        if let Some(c) = self.current.get(cpu) {
-            c.store(id.to_raw(), Release);
-        }
+        let cancelled = self.slots[index as usize].state.start_poll();
         Some(Picked {
-            id,
+            id: self.id_at(index),
             priority,
             cancelled,
         })
     }
 
-    /// The poll of `id` on `cpu` returned `Pending`.
-    pub fn end_poll_pending<P: Platform + ?Sized>(
-        &self,
-        platform: &P,
-        cpu: usize,
-        id: CoroutineId,
-    ) -> bool {
-        self.clear_current(cpu);
-        match self.slots[id.index() as usize].state.end_poll_pending() {
-            AfterPending::Requeue => {
-                self.enqueue(platform, id.index());
-                true
-            }
-            AfterPending::Blocked => false,
+    /// Record `id` as the coroutine polled on `cpu`; returns the previous
+    /// entry (a nested poll restores it).
+    pub(crate) fn swap_current(&self, cpu: usize, id: Option<CoroutineId>) -> Option<CoroutineId> {
+        let raw = id.map_or(u64::MAX, CoroutineId::to_raw);
+        let prev = self.current.get(cpu)?.swap(raw, AcqRel);
+        (prev != u64::MAX).then(|| CoroutineId::from_raw(prev))
+    }
+
+    /// The poll of picked `index` returned `Pending`.
+    ///
+    /// # Safety
+    /// The caller picked `index` and has not ended that poll.
+    pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
+        if self.slots[index as usize].state.end_poll_pending() == AfterPending::Requeue {
+            self.make_ready(platform, index);
         }
     }
 
-    /// The coroutine `id` picked on `cpu` has been dropped (completed or
-    /// cancelled).
-    pub fn complete(&self, cpu: usize, id: CoroutineId) {
-        self.clear_current(cpu);
+    /// The picked coroutine at `index` has been dropped (completed,
+    /// cancelled or panicked): its slot is recycled (unless wakers still
+    /// hold it), then it stops counting as live.
+    ///
+    /// # Safety
+    /// As for [`Scheduler::end_poll_pending`].
+    pub(crate) unsafe fn complete(&self, index: u32) {
+        if self.slots[index as usize].state.complete() {
+            self.push_free(index);
+        }
         self.live.fetch_sub(1, AcqRel);
-        if self.slots[id.index() as usize].state.complete() {
-            self.push_free(id.index());
-        }
-    }
-
-    fn clear_current(&self, cpu: usize) {
-        if let Some(c) = self.current.get(cpu) {
-            c.store(u64::MAX, Release);
-        }
     }
 
     /// The coroutine being polled on `cpu`.
-    pub fn current(&self, cpu: usize) -> Option<CoroutineId> {
+    pub(crate) fn current(&self, cpu: usize) -> Option<CoroutineId> {
         let raw = self.current.get(cpu)?.load(Acquire);
         (raw != u64::MAX).then(|| CoroutineId::from_raw(raw))
     }
 
     /// Mark the coroutine running on `cpu` as running-suspended (its worker
     /// was preempted mid-poll) or running again.
-    pub fn set_suspended(&self, cpu: usize, suspended: bool) {
+    pub(crate) fn set_suspended(&self, cpu: usize, suspended: bool) {
         if let Some(id) = self.current(cpu) {
             self.slots[id.index() as usize]
                 .state
@@ -460,5 +664,11 @@ impl Scheduler {
         if self.slots[index as usize].state.ref_dec() {
             self.push_free(index);
         }
+    }
+
+    /// Test hook: put slot `index`'s next generation at `generation`.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn force_generation(&self, index: u32, generation: u64) {
+        self.slots[index as usize].state.force_generation(generation);
     }
 }

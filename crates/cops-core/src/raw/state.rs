@@ -4,11 +4,16 @@
 //! must agree on, so each transition is one compare-and-swap:
 //!
 //! ```text
-//!  63            32 31        8  7   5   4   3  2    0
-//! +----------------+-----------+---+---+---+---+------+
-//! |   generation   | waker refs| - |SUS|CAN|NTF| life |
-//! +----------------+-----------+---+---+---+---+------+
+//!  63            28 27          8  7   5   4   3  2    0
+//! +----------------+-------------+---+---+---+---+------+
+//! | generation (36)| waker refs  | - |SUS|CAN|NTF| life |
+//! +----------------+-------------+---+---+---+---+------+
 //! ```
+//!
+//! Neither counter ever carries into its neighbour: the waker count
+//! saturates (a saturated slot is never recycled: it leaks, as `Arc` would
+//! abort), and a slot whose generation reaches its maximum is retired
+//! (stays COMPLETED forever) instead of wrapping.
 //!
 //! `life` is FREE, BLOCKED, QUEUED, RUNNING or COMPLETED; NOTIFIED records a
 //! wake that arrived while RUNNING; CANCELLED a cancel request; SUSPENDED the
@@ -31,16 +36,20 @@ pub(crate) const SUSPENDED: u64 = 1 << 5;
 
 const REF_SHIFT: u32 = 8;
 const REF_ONE: u64 = 1 << REF_SHIFT;
-const REF_MASK: u64 = 0xFF_FFFF << REF_SHIFT;
-const GEN_SHIFT: u32 = 32;
+/// The waker count's largest value, which means "saturated".
+const REF_SATURATED: u64 = (1 << 20) - 1;
+const REF_MASK: u64 = REF_SATURATED << REF_SHIFT;
+const GEN_SHIFT: u32 = 28;
+const GEN_MAX: u64 = crate::CoroutineId::MAX_GENERATION;
+const _: () = assert!(GEN_MAX == u64::MAX >> GEN_SHIFT);
 
 #[inline]
 pub(crate) fn life(s: u64) -> u64 {
     s & LIFE
 }
 #[inline]
-pub(crate) fn generation(s: u64) -> u32 {
-    (s >> GEN_SHIFT) as u32
+pub(crate) fn generation(s: u64) -> u64 {
+    s >> GEN_SHIFT
 }
 #[inline]
 fn refs(s: u64) -> u64 {
@@ -113,7 +122,7 @@ impl StateWord {
     }
 
     /// The id check every id-taking operation starts with.
-    fn check(s: u64, generation_of_id: u32) -> Result<(), crate::Error> {
+    fn check(s: u64, generation_of_id: u64) -> Result<(), crate::Error> {
         if generation(s) != generation_of_id || life(s) == FREE {
             Err(crate::Error::Stale)
         } else if life(s) == COMPLETED {
@@ -124,7 +133,7 @@ impl StateWord {
     }
 
     /// Validate an id without changing anything.
-    pub(crate) fn validate(&self, generation_of_id: u32) -> Result<u64, crate::Error> {
+    pub(crate) fn validate(&self, generation_of_id: u64) -> Result<u64, crate::Error> {
         let s = self.load();
         Self::check(s, generation_of_id).map(|_| s)
     }
@@ -141,7 +150,7 @@ impl StateWord {
         );
     }
 
-    pub(crate) fn wake(&self, generation_of_id: u32) -> Result<Wake, crate::Error> {
+    pub(crate) fn wake(&self, generation_of_id: u64) -> Result<Wake, crate::Error> {
         self.update(|s| {
             if let Err(e) = Self::check(s, generation_of_id) {
                 return Err(Err(e));
@@ -159,7 +168,7 @@ impl StateWord {
         })
     }
 
-    pub(crate) fn cancel(&self, generation_of_id: u32) -> Result<Cancel, crate::Error> {
+    pub(crate) fn cancel(&self, generation_of_id: u64) -> Result<Cancel, crate::Error> {
         self.update(|s| {
             if let Err(e) = Self::check(s, generation_of_id) {
                 return Err(Err(e));
@@ -207,32 +216,60 @@ impl StateWord {
         })
     }
 
-    /// A COMPLETED slot with no refs becomes FREE with the next generation.
+    /// A COMPLETED slot with no refs becomes FREE with the next generation,
+    /// unless its generation is spent: then it stays COMPLETED for good
+    /// (retired), so no old id can ever match it again.
     fn finish_or_recycle(s: u64) -> (u64, bool) {
-        if life(s) == COMPLETED && refs(s) == 0 {
-            let g = generation(s).wrapping_add(1) as u64;
-            ((g << GEN_SHIFT) | FREE, true)
+        if life(s) == COMPLETED && refs(s) == 0 && generation(s) < GEN_MAX {
+            (((generation(s) + 1) << GEN_SHIFT) | FREE, true)
         } else {
             (s, false)
         }
     }
 
+    /// Take one waker ref. Checked *before* the count changes: a saturated
+    /// count stays saturated (the slot is then never recycled), so no number
+    /// of clones can carry into the generation, and no panic is involved.
     pub(crate) fn ref_inc(&self) {
-        let prev = self.0.fetch_add(REF_ONE, Relaxed);
-        // A waker count that reaches 2^24 would carry into the generation:
-        // stop before it can (the same policy as `Arc`'s overflow abort).
-        assert!(
-            refs(prev) < 0xFF_FFFE,
-            "cops: too many wakers for one coroutine"
-        );
+        self.update(|s| {
+            if refs(s) == REF_SATURATED {
+                Err(())
+            } else {
+                Ok((s + REF_ONE, ()))
+            }
+        })
+    }
+
+    /// Take one ref on the occupant named by `generation_of_id`, if it is
+    /// still there: the slot cannot be recycled until [`StateWord::ref_dec`].
+    pub(crate) fn pin(&self, generation_of_id: u64) -> Result<(), crate::Error> {
+        self.update(|s| {
+            if let Err(e) = Self::check(s, generation_of_id) {
+                return Err(Err(e));
+            }
+            if refs(s) == REF_SATURATED {
+                return Err(Ok(()));
+            }
+            Ok((s + REF_ONE, Ok(())))
+        })
     }
 
     /// Drop one waker ref. Returns whether this recycled the slot.
     pub(crate) fn ref_dec(&self) -> bool {
         self.update(|s| {
             debug_assert!(refs(s) > 0);
+            if refs(s) == REF_SATURATED {
+                return Err(false);
+            }
             Ok(Self::finish_or_recycle(s - REF_ONE))
         })
+    }
+
+    /// Test hook: a FREE word whose next occupant gets `generation`.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn force_generation(&self, generation: u64) {
+        assert_eq!(life(self.load()), FREE);
+        self.0.store(generation << GEN_SHIFT | FREE, Relaxed);
     }
 
     pub(crate) fn set_suspended(&self, on: bool) {
@@ -241,5 +278,45 @@ impl StateWord {
         } else {
             self.0.fetch_and(!SUSPENDED, AcqRel);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn word(raw: u64) -> StateWord {
+        StateWord(AtomicU64::new(raw))
+    }
+
+    #[test]
+    fn saturated_refs_never_carry_into_the_generation() {
+        let g = 7;
+        let w = word((g << GEN_SHIFT) | (REF_SATURATED - 2) << REF_SHIFT | RUNNING);
+        for _ in 0..10 {
+            w.ref_inc();
+        }
+        let s = w.load();
+        assert_eq!(generation(s), g);
+        assert_eq!(refs(s), REF_SATURATED);
+        // Dropping refs of a saturated slot changes nothing; it is never recycled.
+        assert!(!w.ref_dec());
+        assert!(!w.complete());
+        assert_eq!(generation(w.load()), g);
+        assert_eq!(life(w.load()), COMPLETED);
+    }
+
+    #[test]
+    fn a_spent_generation_retires_the_slot() {
+        let w = word((GEN_MAX - 1) << GEN_SHIFT | RUNNING);
+        assert!(w.complete(), "recycled into the last generation");
+        assert_eq!(generation(w.load()), GEN_MAX);
+        w.0.store(GEN_MAX << GEN_SHIFT | RUNNING, Relaxed);
+        assert!(!w.complete(), "the last generation is never recycled");
+        assert_eq!(life(w.load()), COMPLETED);
+        // Every old id is stale, the last one finished: none can revive it.
+        assert_eq!(w.wake(0), Err(crate::Error::Stale));
+        assert_eq!(w.wake(GEN_MAX - 1), Err(crate::Error::Stale));
+        assert_eq!(w.wake(GEN_MAX), Err(crate::Error::Finished));
     }
 }

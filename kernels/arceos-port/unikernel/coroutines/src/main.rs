@@ -117,8 +117,14 @@ impl Platform for Carrier {
 }
 
 static STORAGE: [Storage<16>; CARRIERS] = [const { Storage::new() }; CARRIERS];
-static EXECS: [Executor<Carrier>; CARRIERS] =
-    [Executor::new(&STORAGE[0], Carrier(0)), Executor::new(&STORAGE[1], Carrier(1))];
+// SAFETY: each storage serves exactly one executor (index i ↔ carrier i).
+// Distinct salts keep one carrier's ids away from the other's executor.
+static EXECS: [Executor<Carrier>; CARRIERS] = unsafe {
+    [
+        Executor::new(&STORAGE[0], Carrier(0)).with_salt(1),
+        Executor::new(&STORAGE[1], Carrier(1)).with_salt(2),
+    ]
+};
 
 /// Set the calling carrier's axtask level to its executor's best ready
 /// coroutine (63 when none is ready), then yield: axtask picks the most
