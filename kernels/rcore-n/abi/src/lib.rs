@@ -49,6 +49,10 @@ pub mod nr {
     /// `kernel_model(m)`: serve this process's waiting system calls on
     /// kernel coroutines (`m = 0`, the default) or kernel threads (`m = 1`).
     pub const KERNEL_MODEL: usize = 502;
+    /// `kstat(which) -> value`: one of the kernel's resource counters
+    /// ([`super::stat`]), for tests asserting that everything a process
+    /// used is reclaimed. Read-only and system-wide.
+    pub const KSTAT: usize = 503;
     /// `async(nr, a0, a1, a2, slot: *mut AsyncSlot, cid) -> result`: run
     /// system call `nr` without blocking the thread. Returns its result if
     /// it is ready at once; otherwise `-EINPROGRESS`, and when it completes
@@ -123,6 +127,29 @@ impl Errno {
             _ => return None,
         })
     }
+}
+
+/// Counters `kstat` reads.
+pub mod stat {
+    /// Bytes of kernel heap in use.
+    pub const HEAP_USED: usize = 0;
+    /// Kernel coroutines spawned and not finished (switchers included).
+    pub const KERNEL_COROUTINES: usize = 1;
+    /// Processes the kernel holds (live and zombie).
+    pub const PROCESSES: usize = 2;
+    /// Physical frames in use.
+    pub const FRAMES_USED: usize = 3;
+    /// Entries in the sleep queue.
+    pub const SLEEPERS: usize = 4;
+    /// System calls being served on kernel coroutines or threads, all
+    /// processes together.
+    pub const CALLS: usize = 5;
+    /// Bytes charged to in-flight calls (buffers, kernel-thread stacks).
+    pub const CALL_BYTES: usize = 6;
+    /// Wakers held in the kernel's wait queues (pipes, waitpid, joins,
+    /// upcall waits, exits of processes' calls): each pins a kernel
+    /// coroutine's slot until it is dropped.
+    pub const WAITERS: usize = 7;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).

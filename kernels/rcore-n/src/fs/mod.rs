@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use rcore_n_abi::Errno;
 
-pub use pipe::{Pipe, PipeEnd};
+pub use pipe::{CAPACITY as PIPE_CAPACITY, Pipe, PipeEnd};
 
 /// Most descriptors per process.
 const MAX_FDS: usize = 64;

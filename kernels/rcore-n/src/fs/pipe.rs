@@ -5,12 +5,19 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rcore_n_abi::Errno;
 
 use crate::task::wait::WaitQueue;
 
-const CAPACITY: usize = 4096;
+/// Bytes a pipe buffers.
+pub const CAPACITY: usize = 4096;
+/// Pipes at most, all processes together (their buffers are kernel heap):
+/// more `pipe` calls get `-EMFILE`.
+pub const MAX_PIPES: usize = 512;
+
+static PIPES: AtomicUsize = AtomicUsize::new(0);
 
 pub struct Pipe {
     buf: spin::Mutex<VecDeque<u8>>,
@@ -26,21 +33,39 @@ pub struct PipeEnd {
 }
 
 impl Pipe {
-    /// A new pipe: (read end, write end).
-    pub fn new() -> (Arc<PipeEnd>, Arc<PipeEnd>) {
+    /// A new pipe: (read end, write end); `-EMFILE` past [`MAX_PIPES`],
+    /// `-ENOMEM` without room for its buffer.
+    pub fn new() -> Result<(Arc<PipeEnd>, Arc<PipeEnd>), Errno> {
+        if PIPES
+            .fetch_update(Relaxed, Relaxed, |n| (n < MAX_PIPES).then_some(n + 1))
+            .is_err()
+        {
+            return Err(Errno::MFile);
+        }
+        let mut buf = VecDeque::new();
+        if buf.try_reserve_exact(CAPACITY).is_err() {
+            PIPES.fetch_sub(1, Relaxed);
+            return Err(Errno::NoMem);
+        }
         let pipe = Arc::new(Pipe {
-            buf: spin::Mutex::new(VecDeque::with_capacity(CAPACITY)),
+            buf: spin::Mutex::new(buf),
             readers: spin::Mutex::new(1),
             writers: spin::Mutex::new(1),
             changed: WaitQueue::new(),
         });
-        (
+        Ok((
             Arc::new(PipeEnd {
                 pipe: pipe.clone(),
                 write: false,
             }),
             Arc::new(PipeEnd { pipe, write: true }),
-        )
+        ))
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        PIPES.fetch_sub(1, Relaxed);
     }
 }
 
@@ -50,24 +75,29 @@ impl PipeEnd {
     }
 
     /// Up to `max` bytes, waiting for at least one; empty at end-of-file.
-    pub async fn read(&self, max: usize) -> Vec<u8> {
+    /// `-ENOMEM` if the kernel heap has no room for them.
+    pub async fn read(&self, max: usize) -> Result<Vec<u8>, Errno> {
         let p = &self.pipe;
-        let out = p
-            .changed
+        // Room for the most a read can return, reserved before waiting.
+        let mut out = Vec::new();
+        out.try_reserve_exact(max.min(CAPACITY))
+            .map_err(|_| Errno::NoMem)?;
+        p.changed
             .until(|| {
                 let mut buf = p.buf.lock();
                 if !buf.is_empty() {
                     let n = max.min(buf.len());
-                    Some(buf.drain(..n).collect::<Vec<u8>>())
+                    out.extend(buf.drain(..n));
+                    Some(())
                 } else if *p.writers.lock() == 0 {
-                    Some(Vec::new())
+                    Some(())
                 } else {
                     None
                 }
             })
             .await;
         p.changed.notify_all();
-        out
+        Ok(out)
     }
 
     /// Write all of `data`, waiting for room; `-EPIPE` once no reader is left.

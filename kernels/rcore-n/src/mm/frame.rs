@@ -1,6 +1,8 @@
 //! Physical frames (buddy allocator over the RAM after the kernel image) and
 //! the kernel heap (a static arena).
 
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use buddy_system_allocator::{FrameAllocator, LockedHeap};
 
 use super::PAGE_SIZE;
@@ -13,6 +15,18 @@ static HEAP: LockedHeap<32> = LockedHeap::empty();
 static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
 
 static FRAMES: spin::Mutex<FrameAllocator<32>> = spin::Mutex::new(FrameAllocator::new());
+/// Frames handed out and not freed.
+static FRAMES_USED: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of kernel heap in use (as the allocator rounds them).
+pub fn heap_used() -> usize {
+    HEAP.lock().stats_alloc_actual()
+}
+
+/// Frames in use.
+pub fn frames_used() -> usize {
+    FRAMES_USED.load(Relaxed)
+}
 
 pub(super) fn init_heap() {
     // SAFETY: called once, on the boot hart, before any allocation; the
@@ -57,6 +71,7 @@ impl Drop for Frame {
     fn drop(&mut self) {
         if self.0 != 0 {
             FRAMES.lock().dealloc(self.0, 1);
+            FRAMES_USED.fetch_sub(1, Relaxed);
         }
     }
 }
@@ -64,6 +79,7 @@ impl Drop for Frame {
 /// A zeroed frame, or `None` when memory is exhausted.
 pub fn alloc_frame() -> Option<Frame> {
     let ppn = FRAMES.lock().alloc(1)?;
+    FRAMES_USED.fetch_add(1, Relaxed);
     let f = Frame(ppn);
     f.bytes().fill(0);
     Some(f)

@@ -13,7 +13,7 @@ mod page_table;
 pub mod space;
 pub mod vdso;
 
-pub use frame::{Frame, alloc_frame};
+pub use frame::{Frame, alloc_frame, frames_used, heap_used};
 pub use page_table::{PageTable, PteFlags};
 
 pub const PAGE_SIZE: usize = 4096;

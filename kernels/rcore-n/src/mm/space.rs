@@ -105,12 +105,17 @@ impl UserSpace {
     /// translation in a TLB would need a shootdown (an IPI to every hart
     /// running the process) before the frames could be reused.
     pub fn map_stack(&mut self, tid: usize) -> Result<usize> {
-        let top = layout::USER_STACK_TOP - tid * layout::USER_STACK_STRIDE;
+        let top = Self::stack_top(tid);
         let pages = layout::USER_STACK_SIZE / PAGE_SIZE;
         for i in 1..=pages {
             self.map_new(top / PAGE_SIZE - i, PteFlags::U | PteFlags::R | PteFlags::W)?;
         }
         Ok(top)
+    }
+
+    /// Top of thread `tid`'s stack.
+    pub fn stack_top(tid: usize) -> usize {
+        layout::USER_STACK_TOP - tid * layout::USER_STACK_STRIDE
     }
 
     /// The page table.
@@ -178,9 +183,12 @@ impl UserSpace {
         Ok(())
     }
 
-    /// Copy `len` bytes from user `va` (must be user-readable).
+    /// Copy `len` bytes from user `va` (must be user-readable); `-ENOMEM`
+    /// if the kernel heap has no room for them.
     pub fn read(&self, va: usize, len: usize) -> Result<Vec<u8>> {
-        let mut out = alloc::vec![0u8; len];
+        let mut out = Vec::new();
+        out.try_reserve_exact(len).map_err(|_| Errno::NoMem)?;
+        out.resize(len, 0);
         self.chunks(va, len, PteFlags::R, |pa, off, n| {
             // SAFETY: checked user-readable frame range; `out` has room.
             unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, out[off..].as_mut_ptr(), n) };

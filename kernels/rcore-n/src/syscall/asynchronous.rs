@@ -51,18 +51,20 @@ pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) ->
         Outcome::Return(v) => return Outcome::Return(v), // done at once
         _ => return Outcome::Return(Errno::Inval.ret()),
     };
+    let served = match proc.serve(fut) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Return(e.ret()),
+    };
     let p = proc.clone();
-    let fut = proc.served(fut);
-    let served = async move {
-        let done = fut.await;
-        complete(&p, slot_pa, cid, done);
+    let waiter = async move {
+        // `None`: the process died; nobody is left to tell.
+        if let Some(done) = served.await {
+            complete(&p, slot_pa, cid, done);
+        }
     };
     let prio = proc.priority_with(core::iter::once(thread.tid));
-    match exec().spawn_kind(served, prio, CoroutineKind::Syscall) {
-        Ok(h) => {
-            proc.track_async(h.id());
-            Outcome::Return(Errno::InProgress.ret())
-        }
+    match exec().spawn_kind(waiter, prio, CoroutineKind::Syscall) {
+        Ok(_) => Outcome::Return(Errno::InProgress.ret()),
         Err(_) => Outcome::Return(Errno::Again.ret()),
     }
 }

@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 use rcore_n_abi::Errno;
 
 use super::{Done, Outcome, Result, block};
-use crate::fs::{File, Pipe};
+use crate::fs::{File, PIPE_CAPACITY, Pipe};
 use crate::task::Process;
 
 /// Largest single transfer (longer requests are shortened, as POSIX allows).
@@ -16,22 +16,34 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome 
         Ok(f) => f,
         Err(e) => return Outcome::Return(e.ret()),
     };
-    let data = match proc.space.lock().read(buf, len.min(MAX_IO)) {
-        Ok(d) => d,
-        Err(e) => return Outcome::Return(e.ret()),
-    };
+    let len = len.min(MAX_IO);
     match file {
-        File::Stdout => {
-            crate::console::write_bytes(&data);
-            Outcome::Return(data.len() as isize)
+        File::Stdout => match proc.space.lock().read(buf, len) {
+            Ok(data) => {
+                crate::console::write_bytes(&data);
+                Outcome::Return(data.len() as isize)
+            }
+            Err(e) => Outcome::Return(e.ret()),
+        },
+        File::Pipe(end) if end.is_write_end() => {
+            // The copy lives as long as the write waits: charge it first.
+            let charge = match proc.quota.charge(0, len) {
+                Ok(c) => c,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            let data = match proc.space.lock().read(buf, len) {
+                Ok(d) => d,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            block(async move {
+                let _charge = charge;
+                Done::ret(
+                    end.write(&data)
+                        .await
+                        .map_or_else(Errno::ret, |n| n as isize),
+                )
+            })
         }
-        File::Pipe(end) if end.is_write_end() => block(async move {
-            Done::ret(
-                end.write(&data)
-                    .await
-                    .map_or_else(Errno::ret, |n| n as isize),
-            )
-        }),
         File::Stdin | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }
 }
@@ -47,20 +59,29 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
     }
     match file {
         File::Stdin => Outcome::Return(0),
-        File::Pipe(end) if !end.is_write_end() => block(async move {
-            let data = end.read(len).await;
-            Done {
-                ret: data.len() as isize,
-                out: Some((buf, data)),
-            }
-        }),
+        File::Pipe(end) if !end.is_write_end() => {
+            let charge = match proc.quota.charge(0, len.min(PIPE_CAPACITY)) {
+                Ok(c) => c,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            block(async move {
+                let _charge = charge;
+                match end.read(len).await {
+                    Ok(data) => Done {
+                        ret: data.len() as isize,
+                        out: Some((buf, data)),
+                    },
+                    Err(e) => Done::ret(e.ret()),
+                }
+            })
+        }
         File::Stdout | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }
 }
 
 pub fn pipe(proc: &Process, fds_ptr: usize) -> Result<isize> {
     proc.space.lock().check_writable(fds_ptr, 16)?;
-    let (r, w) = Pipe::new();
+    let (r, w) = Pipe::new()?;
     let mut fds = proc.fds.lock();
     let rfd = fds.insert(File::Pipe(r))?;
     let wfd = match fds.insert(File::Pipe(w)) {

@@ -106,10 +106,28 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
             _ => Outcome::Return(Errno::Inval.ret()),
         },
         nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
+        nr::KSTAT => kstat(a[0]).into(),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Outcome::Return(Errno::NoSys.ret()),
     };
     r
+}
+
+/// One of the kernel's resource counters (`rcore_n_abi::stat`).
+fn kstat(which: usize) -> Result<isize> {
+    use rcore_n_abi::stat;
+    let v = match which {
+        stat::HEAP_USED => crate::mm::heap_used(),
+        stat::KERNEL_COROUTINES => crate::task::exec().live(),
+        stat::PROCESSES => crate::task::process::count(),
+        stat::FRAMES_USED => crate::mm::frames_used(),
+        stat::SLEEPERS => crate::task::timer::sleepers(),
+        stat::CALLS => crate::task::quota::calls(),
+        stat::CALL_BYTES => crate::task::quota::bytes(),
+        stat::WAITERS => crate::task::wait::waiters(),
+        _ => return Err(Errno::Inval),
+    };
+    Ok(v as isize)
 }
 
 /// Box a future as a system call served by a kernel coroutine.

@@ -41,14 +41,14 @@ pub fn set_priority(proc: &Process, pid: usize, level: usize) -> Result<isize> {
     let target = procs::get(pid)
         .filter(|t| !t.is_dead())
         .ok_or(Errno::Srch)?;
-    if target.parent != proc.pid {
+    if !proc.is_parent_of(&target) {
         return Err(Errno::Perm);
     }
     target.set_cap(p);
     Ok(0)
 }
 
-pub fn spawn(proc: &Process, name: usize, len: usize, level: usize) -> Result<isize> {
+pub fn spawn(proc: &Arc<Process>, name: usize, len: usize, level: usize) -> Result<isize> {
     if len == 0 || len > MAX_NAME {
         return Err(Errno::Inval);
     }
@@ -59,7 +59,7 @@ pub fn spawn(proc: &Process, name: usize, len: usize, level: usize) -> Result<is
     let bytes = proc.space.lock().read(name, len)?;
     let name = core::str::from_utf8(&bytes).map_err(|_| Errno::Inval)?;
     let fds = proc.fds.lock().clone();
-    let child = procs::spawn(name, proc.pid, p, fds)?;
+    let child = procs::spawn(name, Some(proc), p, fds)?;
     Ok(child.pid as isize)
 }
 
@@ -70,19 +70,19 @@ pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Outcome {
             return Outcome::Return(e.ret());
         }
     }
-    let parent = proc.pid;
+    let parent = proc.clone();
     let done = move |pid: usize, code: i32| Done {
         ret: pid as isize,
         out: (code_ptr != 0).then(|| (code_ptr, code.to_le_bytes().to_vec())),
     };
-    match procs::reap_child(parent, want) {
+    match procs::reap_child(&parent, want) {
         Err(e) => return Outcome::Return(e.ret()),
         Ok(Some((pid, code))) => return Outcome::Return(done(pid, code).commit(proc)),
         Ok(None) => {}
     }
     block(async move {
         match CHILD_EXITS
-            .until(|| procs::reap_child(parent, want).transpose())
+            .until(|| procs::reap_child(&parent, want).transpose())
             .await
         {
             Ok((pid, code)) => done(pid, code),

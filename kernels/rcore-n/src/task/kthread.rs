@@ -7,15 +7,18 @@
 //! stack switch per poll, against a few hundred bytes of coroutine state.
 
 use alloc::boxed::Box;
-use alloc::vec;
+use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
+use rcore_n_abi::Errno;
+
 use crate::syscall::{Done, SyscallFuture};
 
-const STACK_SIZE: usize = 16 * 1024;
+/// Bytes of each kernel thread's stack (charged to the process's quota).
+pub const STACK_SIZE: usize = 16 * 1024;
 /// Bytes at the bottom of each stack that must stay untouched: checked after
 /// every run of the thread, so an overflow is reported, not silent.
 const CANARY: usize = 512;
@@ -141,9 +144,15 @@ impl Future for OnKernelThread {
     }
 }
 
-/// Serve `call` on a new kernel thread.
-pub fn spawn(call: SyscallFuture) -> SyscallFuture {
-    let stack = vec![CANARY_BYTE; STACK_SIZE].into_boxed_slice();
+/// Serve `call` on a new kernel thread; `-ENOMEM` if there is no memory
+/// for its stack.
+pub fn spawn(call: SyscallFuture) -> Result<SyscallFuture, Errno> {
+    let mut stack = Vec::new();
+    stack
+        .try_reserve_exact(STACK_SIZE)
+        .map_err(|_| Errno::NoMem)?;
+    stack.resize(STACK_SIZE, CANARY_BYTE);
+    let stack = stack.into_boxed_slice();
     let top = (stack.as_ptr() as usize + STACK_SIZE) & !15;
     let mut t = Box::new(KernelThread {
         thread: Registers::default(),
@@ -156,5 +165,5 @@ pub fn spawn(call: SyscallFuture) -> SyscallFuture {
     t.thread.ra = __kthread_entry as *const () as usize;
     t.thread.sp = top;
     t.thread.s[0] = &mut *t as *mut KernelThread as usize;
-    Box::pin(OnKernelThread(t))
+    Ok(Box::pin(OnKernelThread(t)))
 }

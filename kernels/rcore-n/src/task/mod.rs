@@ -4,6 +4,7 @@
 pub mod kthread;
 mod platform;
 pub mod process;
+pub mod quota;
 mod switcher;
 pub mod timer;
 pub mod wait;
@@ -18,8 +19,10 @@ use cops_vdso::binding::{Vdso, VdsoExecutor};
 pub use process::{Process, Thread};
 pub use switcher::stats_upcall;
 
-/// Kernel coroutines at most (syscall servers, sleepers, switchers).
-const KERNEL_COROUTINES: usize = 1024;
+/// Kernel coroutines at most (syscall servers, sleepers, switchers): room
+/// for more than ten processes' full quotas of calls in flight
+/// (`quota::MAX_CALLS`), so no single process can take them all.
+const KERNEL_COROUTINES: usize = 4096;
 /// The init process's pid.
 pub const INIT_PID: usize = 1;
 
@@ -36,6 +39,11 @@ static SWITCHING: Switching = Switching::new(&VIEW.0);
 /// Serialises view updates with the switching coroutines following them,
 /// so their priorities are never left behind by a race between harts.
 static VIEW_LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// The serial of the process that owns each pid's view entry (written under
+/// `VIEW_LOCK`). Pids are reused: a dead process still finishing on some
+/// hart must not erase the entry of the new process that got its pid.
+static VIEW_OWNERS: [core::sync::atomic::AtomicUsize; process::MAX_PIDS] =
+    [const { core::sync::atomic::AtomicUsize::new(0) }; process::MAX_PIDS];
 
 static TRACE: AtomicBool = AtomicBool::new(false);
 
@@ -57,11 +65,27 @@ pub fn view_pages() -> (usize, usize) {
     )
 }
 
-/// Process `pid` is now ready at `prio` (or not ready at all).
-pub fn view_changed(pid: usize, prio: Option<Priority>) {
+/// Process `pid` (the one with `serial`) is now ready at `prio` (or not
+/// ready at all). Ignored if the pid has passed to another process.
+pub fn view_changed(pid: usize, serial: usize, prio: Option<Priority>) {
     let _g = VIEW_LOCK.lock();
+    if VIEW_OWNERS.get(pid).is_none_or(|o| o.load(Relaxed) != serial) {
+        return;
+    }
     if let Ok(Some(_)) = VIEW.0.update(pid as u16, prio) {
         SWITCHING.follow(exec(), VIEW.0.highest());
+    }
+}
+
+/// Process `serial` now owns pid `pid`'s view entry (empty until it has a
+/// ready thread).
+pub fn claim_view(pid: usize, serial: usize) {
+    let _g = VIEW_LOCK.lock();
+    if let Some(o) = VIEW_OWNERS.get(pid) {
+        o.store(serial, Relaxed);
+        if let Ok(Some(_)) = VIEW.0.update(pid as u16, None) {
+            SWITCHING.follow(exec(), VIEW.0.highest());
+        }
     }
 }
 
@@ -94,7 +118,7 @@ pub fn init(info: crate::boot::BootInfo) {
         .expect("switching coroutines");
     match process::spawn(
         init,
-        0,
+        None,
         Priority::new(8).unwrap(),
         crate::fs::FdTable::new(),
     ) {

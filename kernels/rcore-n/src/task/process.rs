@@ -5,6 +5,17 @@
 //! threads is ready to enter user mode; its priority there is its executor's
 //! published highest priority, clamped to the process's cap (so a process
 //! that publishes garbage can only lower itself).
+//!
+//! Pids are small reusable numbers (they index the view); what identifies a
+//! process for good is its `serial`, never reused. Every relation between
+//! processes (parenthood, the view entry a process may write) is checked by
+//! serial, so a process that receives a dead process's pid inherits none of
+//! its power.
+//!
+//! Exit is one ordered transition: dead (nothing new starts) → out of the
+//! view → every call in flight ends → descriptors closed → zombie (reapable)
+//! or, for an orphan, gone. A parent's exit orphans its children: its
+//! zombies are freed at once, the others when they exit.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -12,23 +23,30 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::*};
 
-use cops_core::{CoroutineId, ExecutorOps, Priority};
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use cops_core::Priority;
 use rcore_n_abi::{Errno, MAX_THREADS};
 
+use super::quota::{Charge, Quota};
+use super::view_changed;
 use super::wait::WaitQueue;
-use super::{EXEC, view_changed};
+use crate::syscall::{Done, SyscallFuture};
 use crate::fs::FdTable;
 use crate::mm::space::UserSpace;
 use crate::trap::UserContext;
 
 /// Process ids are view space ids: `1..MAX_PIDS`.
-pub const MAX_PIDS: usize = 4096;
+pub const MAX_PIDS: usize = cops_core::view::MAX_SPACES;
+/// Processes (live and zombie) at most; more spawns get `-EAGAIN`. Memory
+/// usually runs out first (`-ENOMEM`).
+pub const MAX_PROCESSES: usize = 256;
 
 pub struct Thread {
     pub tid: usize,
     pub ctx: spin::Mutex<UserContext>,
-    /// The kernel coroutine serving this thread's blocking system call.
-    pub pending: spin::Mutex<Option<CoroutineId>>,
     /// The context a user-interrupt upcall interrupted (restored by
     /// `uintr_return`); `Some` while the handler runs.
     pub upcall_saved: spin::Mutex<Option<UserContext>>,
@@ -51,7 +69,13 @@ pub struct Process {
     /// reused; this is not).
     pub serial: usize,
     pub name: String,
-    pub parent: usize,
+    /// The serial of the process that started this one (0: the kernel).
+    parent_serial: usize,
+    /// The parent exited: nobody will reap this process (under `PROCS`).
+    orphan: AtomicBool,
+    /// This process exited and gave up its children (under `PROCS`): it
+    /// may start no more.
+    children_orphaned: AtomicBool,
     pub space: spin::Mutex<UserSpace>,
     satp: usize,
     /// Physical address of the COPS page (the process writes it).
@@ -65,8 +89,11 @@ pub struct Process {
     /// Serve this process's waiting system calls on kernel threads (the
     /// KT models) instead of kernel coroutines (KC, the default).
     pub kernel_threads: AtomicBool,
-    /// Kernel coroutines serving this process's asynchronous calls.
-    async_ops: spin::Mutex<alloc::collections::BTreeSet<u64>>,
+    /// What this process's calls in flight hold (see `quota`).
+    pub quota: Arc<Quota>,
+    /// Every call in flight waits here too: exit wakes them, and each ends
+    /// at once, whatever it waited for.
+    killed: WaitQueue,
     threads: spin::Mutex<Threads>,
     /// Priority cap (0 highest): the most urgent this process can be.
     cap: AtomicU8,
@@ -97,7 +124,7 @@ pub fn get(pid: usize) -> Option<Arc<Process>> {
 /// `cap`, inheriting `fds`.
 pub fn spawn(
     name: &str,
-    parent: usize,
+    parent: Option<&Arc<Process>>,
     cap: Priority,
     fds: FdTable,
 ) -> Result<Arc<Process>, Errno> {
@@ -111,18 +138,28 @@ pub fn spawn(
     space.cops_page()[0] = cap.level();
     let cops_page = space.cops_page().as_ptr() as usize;
     let uintr_page = space.uintr_page_pa();
-    let pid = {
-        let procs = PROCS.lock();
-        (1..MAX_PIDS)
-            .find(|p| !procs.contains_key(p))
-            .ok_or(Errno::Again)?
-    };
     static SERIAL: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+    let serial = SERIAL.fetch_add(1, Relaxed);
+    let mut procs = PROCS.lock();
+    // Under the same lock as the pid's insertion (two spawns on two harts
+    // must not pick the same free pid), and as the parent's exit (a child
+    // started after its parent gave up its children would never be reaped).
+    if parent.is_some_and(|p| p.children_orphaned.load(Relaxed)) {
+        return Err(Errno::Srch);
+    }
+    if procs.len() >= MAX_PROCESSES {
+        return Err(Errno::Again);
+    }
+    let pid = (1..MAX_PIDS)
+        .find(|p| !procs.contains_key(p))
+        .ok_or(Errno::Again)?;
     let p = Arc::new(Process {
         pid,
-        serial: SERIAL.fetch_add(1, Relaxed),
+        serial,
         name: String::from(name),
-        parent,
+        parent_serial: parent.map_or(0, |p| p.serial),
+        orphan: AtomicBool::new(false),
+        children_orphaned: AtomicBool::new(false),
         space: spin::Mutex::new(space),
         satp,
         cops_page,
@@ -130,7 +167,8 @@ pub fn spawn(
         upcall_waiters: WaitQueue::new(),
         kicked: AtomicBool::new(false),
         kernel_threads: AtomicBool::new(false),
-        async_ops: spin::Mutex::new(alloc::collections::BTreeSet::new()),
+        quota: Arc::new(Quota::default()),
+        killed: WaitQueue::new(),
         threads: spin::Mutex::new(Threads::default()),
         cap: AtomicU8::new(cap.level()),
         fds: spin::Mutex::new(fds),
@@ -138,13 +176,23 @@ pub fn spawn(
         exit_code: spin::Mutex::new(None),
         thread_exits: WaitQueue::new(),
     });
-    PROCS.lock().insert(pid, p.clone());
+    procs.insert(pid, p.clone());
+    drop(procs);
+    // From here on only this process may write the pid's view entry (a
+    // dead process with the same pid may still be finishing on another hart).
+    super::claim_view(pid, serial);
     SPAWNED.fetch_add(1, Relaxed);
-    p.add_thread(0, UserContext::new(entry, sp, 0, 0));
+    let t = p.reserve_thread(0, UserContext::new(entry, sp, 0, 0)).ok_or(Errno::Again)?;
+    p.make_ready(t);
     Ok(p)
 }
 
 impl Process {
+    /// Whether `self` started `child` (by serial: pids are reused).
+    pub fn is_parent_of(&self, child: &Process) -> bool {
+        child.parent_serial == self.serial
+    }
+
     pub fn satp(&self) -> usize {
         self.satp
     }
@@ -186,28 +234,45 @@ impl Process {
         Priority::new(level.max(self.cap.load(Relaxed))).unwrap_or(Priority::LOWEST)
     }
 
-    fn add_thread(&self, tid: usize, ctx: UserContext) {
+    /// Record thread `tid` (not ready yet), unless the tid is taken.
+    fn reserve_thread(&self, tid: usize, ctx: UserContext) -> Option<Arc<Thread>> {
+        let mut th = self.threads.lock();
+        if th.all.contains_key(&tid) || th.exited.contains_key(&tid) {
+            return None;
+        }
         let t = Arc::new(Thread {
             tid,
             ctx: spin::Mutex::new(ctx),
-            pending: spin::Mutex::new(None),
             upcall_saved: spin::Mutex::new(None),
             at_safe_point: AtomicBool::new(false),
         });
-        self.threads.lock().all.insert(tid, t.clone());
-        self.make_ready(t);
+        th.all.insert(tid, t.clone());
+        Some(t)
     }
 
-    /// A new thread running `entry(arg)` on its own stack.
+    /// A new thread running `entry(arg)` on its own stack. The tid is
+    /// chosen and taken under one hold of the thread lock, so two threads
+    /// creating threads at once never get the same tid (nor stack).
     pub fn create_thread(&self, entry: usize, arg: usize) -> Result<usize, Errno> {
-        let tid = {
+        let t = {
             let th = self.threads.lock();
-            (1..MAX_THREADS)
+            let tid = (1..MAX_THREADS)
                 .find(|t| !th.all.contains_key(t) && !th.exited.contains_key(t))
-                .ok_or(Errno::Again)?
+                .ok_or(Errno::Again)?;
+            drop(th);
+            let ctx = UserContext::new(entry, UserSpace::stack_top(tid), tid, arg);
+            // Another creator may have taken the tid meanwhile: try again.
+            match self.reserve_thread(tid, ctx) {
+                Some(t) => t,
+                None => return self.create_thread(entry, arg),
+            }
         };
-        let sp = self.space.lock().map_stack(tid)?;
-        self.add_thread(tid, UserContext::new(entry, sp, tid, arg));
+        if let Err(e) = self.space.lock().map_stack(t.tid) {
+            self.threads.lock().all.remove(&t.tid);
+            return Err(e);
+        }
+        let tid = t.tid;
+        self.make_ready(t);
         Ok(tid)
     }
 
@@ -236,6 +301,7 @@ impl Process {
         let ready = !self.is_dead() && !th.ready.is_empty();
         view_changed(
             self.pid,
+            self.serial,
             ready.then(|| self.priority_with(th.ready.iter().map(|t| t.tid))),
         );
     }
@@ -254,23 +320,21 @@ impl Process {
         }
     }
 
-    /// How this process's waiting system calls are served: on a kernel
-    /// coroutine (the call's own future) or on a kernel thread.
-    pub fn served(&self, call: crate::syscall::SyscallFuture) -> crate::syscall::SyscallFuture {
-        if self.kernel_threads.load(Relaxed) {
-            super::kthread::spawn(call)
-        } else {
-            call
-        }
-    }
-
-    /// Remember a kernel coroutine serving an asynchronous call (cancelled
-    /// if the process dies first). Finished ones are pruned as we go.
-    pub fn track_async(&self, id: CoroutineId) {
-        let exec = EXEC.get().unwrap();
-        let mut ops = self.async_ops.lock();
-        ops.retain(|&raw| exec.state(CoroutineId::from_raw(raw)).is_ok());
-        ops.insert(id.to_raw());
+    /// A waiting system call of this process, charged to its quota and
+    /// served on a kernel coroutine (the call's own future) or, in the KT
+    /// models, on a kernel thread. It ends with `None` as soon as the
+    /// process dies, whenever it started (even just after the exit).
+    pub fn serve(self: &Arc<Self>, call: SyscallFuture) -> Result<Served, Errno> {
+        let kt = self.kernel_threads.load(Relaxed);
+        let stack = if kt { super::kthread::STACK_SIZE } else { 0 };
+        let charge = self.quota.charge(1, stack)?;
+        let call = if kt { super::kthread::spawn(call)? } else { call };
+        Ok(Served {
+            proc: self.clone(),
+            call,
+            key: WaitQueue::new_key(),
+            _charge: charge,
+        })
     }
 
     /// Exit code of thread `tid` once it exits (reaps it).
@@ -290,45 +354,101 @@ impl Process {
         th.all.contains_key(&tid) || th.exited.contains_key(&tid)
     }
 
-    /// End the whole process: leave the view, cancel its blocked system
-    /// calls, close its descriptors, and tell the parent.
+    /// End the whole process, in this order: dead (no thread enters user
+    /// mode again, no call starts), out of the view, every call in flight
+    /// ended, descriptors closed; then, last, a zombie the parent can reap
+    /// (or nothing, for an orphan). Nothing of the process is touched after
+    /// it became reapable, so a new process given the same pid is safe.
     pub fn exit(self: &Arc<Self>, code: i32) {
         if self.dead.swap(true, AcqRel) {
             return;
         }
-        *self.exit_code.lock() = Some(code);
         let threads: Vec<_> = {
             let mut th = self.threads.lock();
             th.ready.clear();
             core::mem::take(&mut th.all).into_values().collect()
         };
-        let exec = EXEC.get().unwrap();
-        for t in threads {
-            if let Some(id) = t.pending.lock().take() {
-                let _ = exec.cancel(id);
-            }
-        }
-        for raw in core::mem::take(&mut *self.async_ops.lock()) {
-            let _ = exec.cancel(CoroutineId::from_raw(raw));
-        }
+        drop(threads);
         self.refresh_view(); // dead: leaves the view
+        // Each call re-checks `dead` after registering here, so one that
+        // starts after this notify ends too.
+        self.killed.notify_all();
         self.fds.lock().close_all();
         if self.pid == super::INIT_PID {
             super::init_exited(code);
         }
-        // Orphans are adopted by nobody: reap their zombies when they exit.
+        {
+            let mut procs = PROCS.lock();
+            *self.exit_code.lock() = Some(code);
+            // Give up the children: zombies go now, the others when they exit.
+            self.children_orphaned.store(true, Relaxed);
+            let zombies: Vec<usize> = procs
+                .values()
+                .filter(|c| c.parent_serial == self.serial)
+                .filter_map(|c| {
+                    c.orphan.store(true, Relaxed);
+                    c.exit_code.lock().is_some().then_some(c.pid)
+                })
+                .collect();
+            for pid in zombies {
+                procs.remove(&pid);
+            }
+            if self.orphan.load(Relaxed) && procs.get(&self.pid).is_some_and(|p| p.serial == self.serial) {
+                procs.remove(&self.pid);
+            }
+        }
         CHILD_EXITS.notify_all();
     }
 }
 
+/// A system call in flight for a process (see [`Process::serve`]).
+pub struct Served {
+    proc: Arc<Process>,
+    call: SyscallFuture,
+    /// Our registration in the process's `killed` queue.
+    key: u64,
+    _charge: Charge,
+}
+
+impl Future for Served {
+    type Output = Option<Done>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Done>> {
+        if self.proc.is_dead() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(done) = self.call.as_mut().poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        self.proc.killed.register(self.key, cx.waker());
+        // Re-check after registering: an exit between the first check and
+        // the registration has notified before we were there.
+        if self.proc.is_dead() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.proc.killed.unregister(self.key);
+    }
+}
+
+/// Processes the kernel holds (live and zombie).
+pub fn count() -> usize {
+    PROCS.lock().len()
+}
+
 /// Reap an exited child of `parent` (`pid = None`: any child). `Ok(None)`:
 /// children exist but none exited yet.
-pub fn reap_child(parent: usize, pid: Option<usize>) -> Result<Option<(usize, i32)>, Errno> {
+pub fn reap_child(parent: &Process, pid: Option<usize>) -> Result<Option<(usize, i32)>, Errno> {
     let mut procs = PROCS.lock();
     let mut any = false;
     let mut found = None;
     for (&p, proc) in procs.iter() {
-        if proc.parent != parent || pid.is_some_and(|want| want != p) {
+        if proc.parent_serial != parent.serial || pid.is_some_and(|want| want != p) {
             continue;
         }
         any = true;

@@ -104,6 +104,11 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         s.syscalls += (trap == Trap::Syscall) as u64;
     }
     thread.at_safe_point.store(trap == Trap::Syscall, Relaxed);
+    if proc.is_dead() {
+        // Another thread ended the process while this one ran: whatever
+        // brought it back (even a system call) is dropped with it.
+        return;
+    }
     match trap {
         Trap::Timer | Trap::Ipi => {
             drop(ctx);
@@ -160,26 +165,36 @@ fn record_exit(proc: &Process) {
 }
 
 /// A blocking system call: a kernel coroutine, at the process's priority,
-/// waits for it; the thread runs again when it completes.
+/// waits for it; the thread runs again when it completes. Refused (quota,
+/// memory, no free kernel coroutine): the thread gets the error at once.
 fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::SyscallFuture) {
-    let (p, t) = (proc.clone(), thread.clone());
-    let fut = proc.served(fut);
-    let served = async move {
-        let r = fut.await.commit(&p);
-        t.ctx.lock().set_ret(r);
-        *t.pending.lock() = None;
-        p.make_ready(t);
-    };
-    match exec().spawn_kind(
-        served,
-        proc.priority_with(core::iter::once(thread.tid)),
-        CoroutineKind::Syscall,
-    ) {
-        Ok(h) => *thread.pending.lock() = Some(h.id()),
-        Err(_) => {
-            thread.ctx.lock().set_ret(rcore_n_abi::Errno::Again.ret());
+    let served = match proc.serve(fut) {
+        Ok(s) => s,
+        Err(e) => {
+            thread.ctx.lock().set_ret(e.ret());
             proc.make_ready(thread);
+            return;
         }
+    };
+    let (p, t) = (proc.clone(), thread.clone());
+    let waiter = async move {
+        // `None`: the process died; the thread goes with it.
+        if let Some(done) = served.await {
+            let r = done.commit(&p);
+            t.ctx.lock().set_ret(r);
+            p.make_ready(t);
+        }
+    };
+    if exec()
+        .spawn_kind(
+            waiter,
+            proc.priority_with(core::iter::once(thread.tid)),
+            CoroutineKind::Syscall,
+        )
+        .is_err()
+    {
+        thread.ctx.lock().set_ret(rcore_n_abi::Errno::Again.ret());
+        proc.make_ready(thread);
     }
 }
 

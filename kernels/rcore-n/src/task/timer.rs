@@ -1,9 +1,10 @@
 //! Time: `rdtime`, per-hart timer programming, and the sleep queue.
 
 use alloc::collections::BTreeMap;
-use core::future::poll_fn;
+use core::future::Future;
+use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use core::task::{Poll, Waker};
+use core::task::{Context, Poll, Waker};
 
 /// Time slice of a user thread before the timer preempts it.
 pub const SLICE_MS: u64 = 10;
@@ -27,17 +28,41 @@ pub fn ns_to_ticks(ns: u64) -> u64 {
 }
 
 /// Sleep until `deadline` (ticks).
-pub async fn sleep_until(deadline: u64) {
-    let seq = SEQ.fetch_add(1, Relaxed);
-    poll_fn(|cx| {
-        if now() >= deadline {
-            SLEEPERS.lock().remove(&(deadline, seq));
+pub fn sleep_until(deadline: u64) -> Sleep {
+    Sleep {
+        key: (deadline, SEQ.fetch_add(1, Relaxed)),
+    }
+}
+
+/// Entries in the sleep queue.
+pub fn sleepers() -> usize {
+    SLEEPERS.lock().len()
+}
+
+/// The future of [`sleep_until`]. Dropped before its deadline (its call was
+/// cancelled, its process died), it takes its waker out of the queue: left
+/// there, the waker would pin the coroutine's slot until the deadline,
+/// which may be never.
+pub struct Sleep {
+    key: (u64, u64),
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if now() >= self.key.0 {
+            SLEEPERS.lock().remove(&self.key);
             return Poll::Ready(());
         }
-        SLEEPERS.lock().insert((deadline, seq), cx.waker().clone());
+        SLEEPERS.lock().insert(self.key, cx.waker().clone());
         Poll::Pending
-    })
-    .await
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        SLEEPERS.lock().remove(&self.key);
+    }
 }
 
 /// Wake every sleeper whose deadline passed; returns the next deadline.

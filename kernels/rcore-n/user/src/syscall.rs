@@ -134,3 +134,7 @@ pub fn uintr_kick() {
 pub fn kernel_threads(on: bool) -> Result<(), Errno> {
     check(syscall(nr::KERNEL_MODEL, on as usize, 0, 0)).map(drop)
 }
+/// One of the kernel's resource counters (`rcore_n_abi::stat`).
+pub fn kstat(which: usize) -> Result<usize, Errno> {
+    check(syscall(nr::KSTAT, which, 0, 0))
+}
