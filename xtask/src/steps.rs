@@ -25,6 +25,10 @@ pub fn qemu_demo(args: &[String]) -> Result<(), String> {
 /// Count the `test result:` lines of a cargo test run into `report`.
 pub fn count_cargo_tests(report: &mut Report, what: &str, success: bool, output: &str) {
     let (mut passed, mut failed) = (0, 0);
+    // Loom models report how many interleavings they explored.
+    for line in output.lines().filter(|l| l.starts_with("loom model ")) {
+        println!("  {line}");
+    }
     for line in output.lines().filter(|l| l.starts_with("test result:")) {
         let num = |key: &str| {
             line.split(';')
@@ -127,9 +131,10 @@ fn no_std_builds(report: &mut Report) {
     report.check("cops-uintr x86-uintr (host)", tools::run(&mut c));
 }
 
-/// Loom models, in release with a bounded preemption depth.
+/// Loom models, in release with a bounded preemption depth (cops-core's
+/// models set theirs, 4, and print how many interleavings each explored).
 fn loom(report: &mut Report) {
-    for (krate, test) in [("cops-core", "loom"), ("cops-uintr", "loom_queue")] {
+    for (krate, test, preemptions) in [("cops-core", "loom", None), ("cops-uintr", "loom_queue", Some("2"))] {
         let mut c = cargo();
         c.args([
             "test",
@@ -140,9 +145,14 @@ fn loom(report: &mut Report) {
             test,
             "--target-dir",
             "target/loom",
+            "--",
+            "--nocapture",
         ])
-        .env("RUSTFLAGS", "--cfg loom")
-        .env("LOOM_MAX_PREEMPTIONS", "2");
+        .env("RUSTFLAGS", "--cfg loom");
+        match preemptions {
+            Some(n) => c.env("LOOM_MAX_PREEMPTIONS", n),
+            None => c.env_remove("LOOM_MAX_PREEMPTIONS"),
+        };
         cargo_test(report, &format!("loom models ({krate})"), &mut c, 900);
     }
 }

@@ -34,9 +34,11 @@ pub struct CoroutineVTable {
 
 impl RawCoroutine {
     /// # Safety
-    /// `data` must be valid for `vtable.poll` and `vtable.drop` until
-    /// `vtable.drop` is called, from whichever CPU polls it (the executor is
-    /// multi-CPU: the state behind `data` must be `Send`).
+    /// `data` must be valid for `vtable.poll`, `vtable.drop` and
+    /// `vtable.release` until `release` returns, from whichever CPU polls it
+    /// (the executor is multi-CPU: the state behind `data` must be `Send`).
+    /// `poll` is not called after it returned `Ready`; `drop` is called once,
+    /// then `release` once.
     pub const unsafe fn new(data: *mut (), vtable: &'static CoroutineVTable) -> Self {
         Self { data, vtable }
     }

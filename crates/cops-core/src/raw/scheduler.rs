@@ -197,6 +197,7 @@ impl Scheduler {
         }
     }
 
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) const fn with_aging(mut self, every: u32) -> Self {
         self.aging_every = every;
         self
