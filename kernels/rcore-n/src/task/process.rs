@@ -42,7 +42,7 @@ use crate::trap::UserContext;
 pub const MAX_PIDS: usize = cops_core::view::MAX_SPACES;
 /// Processes (live and zombie) at most; more spawns get `-EAGAIN`. Memory
 /// usually runs out first (`-ENOMEM`).
-pub const MAX_PROCESSES: usize = 256;
+pub const MAX_PROCESSES: usize = 128;
 
 pub struct Thread {
     pub tid: usize,

@@ -4,11 +4,13 @@
 //! kernel buffer or kernel-thread stack one needs, is charged to the
 //! calling process before it is allocated, and given back when the call's
 //! future is dropped (it completed, it was refused, or its process died).
-//! A charge also takes from a kernel-wide byte budget, so many processes
-//! together cannot exhaust the kernel heap either.
+//! Bytes: each process has a small guaranteed allowance ([`OWN_BYTES`]);
+//! beyond it, up to [`MAX_CALL_BYTES`], it draws from a kernel-wide pool
+//! ([`POOL_BYTES`]), so many processes together cannot exhaust the kernel
+//! heap, and an exhausted pool still leaves every process its allowance.
 //!
 //! Exhausted: the process's own quota gives `-EAGAIN` (its calls in flight
-//! must finish first); the kernel-wide budget gives `-ENOMEM`.
+//! must finish first); the kernel-wide pool gives `-ENOMEM`.
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -19,12 +21,24 @@ use rcore_n_abi::Errno;
 pub const MAX_CALLS: usize = 384;
 /// Bytes of kernel buffers and kernel-thread stacks per process.
 pub const MAX_CALL_BYTES: usize = 1 << 20;
-/// Bytes of kernel buffers and kernel-thread stacks, all processes (half
-/// the kernel heap: the rest is left for the kernel's own structures).
-pub const GLOBAL_CALL_BYTES: usize = 8 << 20;
+/// Bytes each process may use whatever the others do (with at most
+/// `process::MAX_PROCESSES` processes: 4 MiB of the 16 MiB heap).
+pub const OWN_BYTES: usize = 32 << 10;
+/// Bytes shared by all processes beyond their own allowance (8 MiB: with
+/// the allowances, three quarters of the kernel heap at most; the rest is
+/// the kernel's own structures).
+pub const POOL_BYTES: usize = 8 << 20;
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
+/// Bytes taken from the pool. Byte charges take this lock (also for the
+/// process's own count), so the split between allowance and pool is exact.
+static POOL: spin::Mutex<usize> = spin::Mutex::new(0);
+
+/// Bytes `total` bytes of one process take from the pool.
+fn from_pool(total: usize) -> usize {
+    total.saturating_sub(OWN_BYTES)
+}
 
 /// Calls in flight, all processes.
 pub fn calls() -> usize {
@@ -41,6 +55,7 @@ pub fn bytes() -> usize {
 #[derive(Default)]
 pub struct Quota {
     calls: AtomicUsize,
+    /// Changed only under `POOL`.
     bytes: AtomicUsize,
 }
 
@@ -59,14 +74,23 @@ impl Quota {
         if !take(&self.calls, calls, MAX_CALLS) {
             return Err(Errno::Again);
         }
-        if !take(&self.bytes, bytes, MAX_CALL_BYTES) {
-            self.calls.fetch_sub(calls, Relaxed);
-            return Err(Errno::Again);
-        }
-        if !take(&BYTES, bytes, GLOBAL_CALL_BYTES) {
-            self.calls.fetch_sub(calls, Relaxed);
-            self.bytes.fetch_sub(bytes, Relaxed);
-            return Err(Errno::NoMem);
+        if bytes > 0 {
+            let mut pool = POOL.lock();
+            let had = self.bytes.load(Relaxed);
+            if had + bytes > MAX_CALL_BYTES {
+                drop(pool);
+                self.calls.fetch_sub(calls, Relaxed);
+                return Err(Errno::Again);
+            }
+            let more = from_pool(had + bytes) - from_pool(had);
+            if *pool + more > POOL_BYTES {
+                drop(pool);
+                self.calls.fetch_sub(calls, Relaxed);
+                return Err(Errno::NoMem);
+            }
+            *pool += more;
+            self.bytes.store(had + bytes, Relaxed);
+            BYTES.fetch_add(bytes, Relaxed);
         }
         CALLS.fetch_add(calls, Relaxed);
         Ok(Charge {
@@ -87,8 +111,13 @@ pub struct Charge {
 impl Drop for Charge {
     fn drop(&mut self) {
         self.quota.calls.fetch_sub(self.calls, Relaxed);
-        self.quota.bytes.fetch_sub(self.bytes, Relaxed);
         CALLS.fetch_sub(self.calls, Relaxed);
-        BYTES.fetch_sub(self.bytes, Relaxed);
+        if self.bytes > 0 {
+            let mut pool = POOL.lock();
+            let had = self.quota.bytes.load(Relaxed);
+            *pool -= from_pool(had) - from_pool(had - self.bytes);
+            self.quota.bytes.store(had - self.bytes, Relaxed);
+            BYTES.fetch_sub(self.bytes, Relaxed);
+        }
     }
 }
