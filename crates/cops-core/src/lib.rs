@@ -147,9 +147,14 @@
 //! A coroutine may move between CPUs, so it must be `Send`:
 //! ```compile_fail,E0277
 //! use cops_core::{Executor, NoPlatform, Priority};
+//! use std::{future::Future, pin::Pin, rc::Rc, task::{Context, Poll}};
+//! struct NotSend(Rc<()>);
+//! impl Future for NotSend {
+//!     type Output = ();
+//!     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> { Poll::Ready(()) }
+//! }
 //! let exec = Executor::leak(4, NoPlatform);
-//! let not_send = std::rc::Rc::new(1);
-//! exec.spawn(async move { drop(not_send) }, Priority::HIGHEST);
+//! exec.spawn(NotSend(Rc::new(())), Priority::HIGHEST);
 //! ```
 //! A platform is shared by every CPU, so it must be `Sync`:
 //! ```compile_fail,E0277
