@@ -6,6 +6,7 @@
 //!   Miri (when the nightly component is present), the `no_std` RISC-V builds,
 //!   the QEMU suites. Ends with `N passed, M failed`.
 //! - `cargo xtask qemu`: build the reference kernel and boot its demo.
+//! - `cargo xtask fuzz`: the rcore-n system-call fuzzer, longer or reproduced.
 
 mod arceos;
 mod rcore;
@@ -41,6 +42,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("fuzz") => match steps::fuzz(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask fuzz: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("qemu") => match steps::qemu_demo(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -50,7 +58,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask vdso-image"
+                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
             );
             ExitCode::from(2)
         }

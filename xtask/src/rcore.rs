@@ -100,6 +100,42 @@ pub fn demo(args: &[String]) -> Result<(), String> {
     tools::run(qemu(&kernel, smp, &format!("init={init} trace")).stdin(std::process::Stdio::null()))
 }
 
+/// `cargo xtask fuzz [--calls N] [--seed S] [--smp K]`: boot the
+/// system-call fuzzer (`test_fuzz`, which the suite runs with 20 000 calls
+/// and a seed from the clock) for a longer or reproduced run.
+pub fn fuzz(args: &[String]) -> Result<(), String> {
+    tools::ensure_qemu()?;
+    let (mut calls, mut seed, mut smp) = (1_000_000u64, None::<u64>, 4usize);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |what: &str| {
+            it.next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| format!("{what} needs a number"))
+        };
+        match a.as_str() {
+            "--calls" => calls = num("--calls")?,
+            "--seed" => seed = Some(num("--seed")?),
+            "--smp" => smp = num("--smp")? as usize,
+            other => return Err(format!("unknown argument {other:?}; usage: cargo xtask fuzz [--calls N] [--seed S] [--smp K]")),
+        }
+    }
+    let kernel = build("target/rcore-n", None)?;
+    let mut bootargs = format!("init=test_fuzz fuzz.calls={calls}");
+    if let Some(s) = seed {
+        bootargs += &format!(" fuzz.seed={s}");
+    }
+    // About 20 000 calls in 3 s of QEMU on this machine kind: allow 6x that.
+    let limit = Duration::from_secs(60 + calls / 1_000);
+    println!("xtask: fuzzing rcore-n ({bootargs}, {smp} harts, limit {limit:?})");
+    let (ok, code, out) = tools::run_captured(&mut qemu(&kernel, smp, &bootargs), limit)?;
+    if ok && out.contains("TEST test_fuzz PASS") {
+        Ok(())
+    } else {
+        Err(format!("the fuzz run failed (exit {code:?}); the seed is on its first line"))
+    }
+}
+
 /// The guest test programs: `user/src/bin/test_*.rs`.
 fn guest_tests() -> Vec<String> {
     let dir = root().join("kernels/rcore-n/user/src/bin");

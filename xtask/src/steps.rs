@@ -22,6 +22,11 @@ pub fn qemu_demo(args: &[String]) -> Result<(), String> {
     crate::rcore::demo(args)
 }
 
+/// `cargo xtask fuzz`: the rcore-n system-call fuzzer, longer or reproduced.
+pub fn fuzz(args: &[String]) -> Result<(), String> {
+    crate::rcore::fuzz(args)
+}
+
 /// Count the `test result:` lines of a cargo test run into `report`.
 pub fn count_cargo_tests(report: &mut Report, what: &str, success: bool, output: &str) {
     let (mut passed, mut failed) = (0, 0);

@@ -53,6 +53,10 @@ pub mod nr {
     /// ([`super::stat`]), for tests asserting that everything a process
     /// used is reclaimed. Read-only and system-wide.
     pub const KSTAT: usize = 503;
+    /// `bootarg(key, key_len) -> value`: the number `N` of a `key=N` word
+    /// on the kernel command line (how `cargo xtask fuzz` passes the
+    /// fuzzer its seed and length); `-ENOENT` if there is none.
+    pub const BOOTARG: usize = 504;
     /// `async(nr, a0, a1, a2, slot: *mut AsyncSlot, cid) -> result`: run
     /// system call `nr` without blocking the thread. Returns its result if
     /// it is ready at once; otherwise `-EINPROGRESS`, and when it completes

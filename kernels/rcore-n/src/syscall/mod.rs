@@ -107,6 +107,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         },
         nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
         nr::KSTAT => kstat(a[0]).into(),
+        nr::BOOTARG => bootarg(proc, a[0], a[1]).into(),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Outcome::Return(Errno::NoSys.ret()),
     };
@@ -128,6 +129,17 @@ fn kstat(which: usize) -> Result<isize> {
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)
+}
+
+/// The number of a `key=N` word on the kernel command line.
+fn bootarg(proc: &Process, key: usize, len: usize) -> Result<isize> {
+    if len == 0 || len > 64 {
+        return Err(Errno::Inval);
+    }
+    let bytes = proc.space.lock().read(key, len)?;
+    let key = core::str::from_utf8(&bytes).map_err(|_| Errno::Inval)?;
+    let v = crate::task::bootarg(key).ok_or(Errno::NoEnt)?;
+    isize::try_from(v).map_err(|_| Errno::Inval)
 }
 
 /// Box a future as a system call served by a kernel coroutine.

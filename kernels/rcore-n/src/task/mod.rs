@@ -46,6 +46,15 @@ static VIEW_OWNERS: [core::sync::atomic::AtomicUsize; process::MAX_PIDS] =
     [const { core::sync::atomic::AtomicUsize::new(0) }; process::MAX_PIDS];
 
 static TRACE: AtomicBool = AtomicBool::new(false);
+static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
+
+/// The number of a `key=N` word on the kernel command line.
+pub fn bootarg(key: &str) -> Option<u64> {
+    BOOTARGS
+        .get()?
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
 
 /// Whether `trace` was on the command line (a line per scheduling decision).
 pub fn tracing() -> bool {
@@ -105,6 +114,7 @@ pub fn init(info: crate::boot::BootInfo) {
             .expect("kernel executor"),
     ));
     EXEC.call_once(|| exec);
+    BOOTARGS.call_once(|| info.bootargs);
     let mut init = "demo";
     for arg in info.bootargs.split_whitespace() {
         match arg.split_once('=') {

@@ -138,3 +138,7 @@ pub fn kernel_threads(on: bool) -> Result<(), Errno> {
 pub fn kstat(which: usize) -> Result<usize, Errno> {
     check(syscall(nr::KSTAT, which, 0, 0))
 }
+/// The number `N` of a `key=N` word on the kernel command line.
+pub fn bootarg(key: &str) -> Result<usize, Errno> {
+    check(syscall(nr::BOOTARG, key.as_ptr() as usize, key.len(), 0))
+}
