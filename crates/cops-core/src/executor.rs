@@ -351,8 +351,21 @@ impl<P: Platform> Executor<P> {
     /// The worker loop: poll in priority order, idle when nothing is ready;
     /// return when no coroutine is left or the platform wants the CPU back.
     pub fn run(&'static self) -> RunExit {
+        self.work(true)
+    }
+
+    /// The worker loop of a CPU that serves this executor for good (a
+    /// kernel's idle loop, a server's worker thread): like
+    /// [`Executor::run`], but with no coroutine left it idles until one is
+    /// spawned instead of returning. Returns only when
+    /// [`Platform::should_yield`] asks for the CPU back.
+    pub fn serve(&'static self) -> RunExit {
+        self.work(false)
+    }
+
+    fn work(&'static self, until_all_done: bool) -> RunExit {
         loop {
-            if self.live() == 0 {
+            if until_all_done && self.live() == 0 {
                 return RunExit::AllDone;
             }
             if self.poll_next().is_some() {
@@ -361,7 +374,7 @@ impl<P: Platform> Executor<P> {
                 }
                 continue;
             }
-            if self.sched.park() {
+            if self.sched.park(until_all_done) {
                 self.platform.idle();
             }
             self.sched.unpark();

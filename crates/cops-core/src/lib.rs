@@ -80,6 +80,50 @@
 //! assert_eq!(*log.lock().unwrap(), ["high", "mid", "low"]);
 //! ```
 //!
+//! ## Features
+//!
+//! | feature | default | gives |
+//! |---|:-:|---|
+//! | (none) | | the executor, `static_executor!`, `coroutine!` (allocation-free `async fn`), `spawn_in` / `spawn_raw`, ready queues, ids, the kernel's view and switching coroutine: `no_std`, no allocator |
+//! | `alloc` | yes | boxed `spawn` with [`JoinHandle`], `Executor::leak` (capacity chosen at run time), `ready::PriorityQueue<T>` |
+//! | `std` | | [`StdPlatform`] (threads as CPUs, futex parking), panics caught per coroutine |
+//!
+//! ## Porting to a kernel
+//!
+//! A kernel needs three things: an executor, a [`Platform`], and workers.
+//! `examples/minimal-kernel` in the repository is the worked example (a
+//! RISC-V kernel on QEMU: a timer interrupt wakes a coroutine, priorities,
+//! two harts).
+//!
+//! 1. **The executor.** `static_executor!` with a slot count (no heap), or
+//!    `Executor::leak(n, platform)` once a heap exists. Spawn with
+//!    [`coroutine!`] functions or `spawn_in` without a heap, `spawn` with.
+//! 2. **The platform** (every hook has a default):
+//!
+//!    | hook | called by | when | lock held? | contexts it must tolerate |
+//!    |---|---|---|---|---|
+//!    | `cpu_id` | every operation that touches per-CPU state | often | either | any (keep it a register read: `tp`, `mhartid` copy) |
+//!    | `idle` | the worker loop | nothing is ready | no | the worker (e.g. enable interrupts + `wfi`) |
+//!    | `notify` | wake, cancel, spawn, set_priority, the last completion | a coroutine became ready while a worker is parked | no | **interrupt handlers**: an IPI or a flag store, never a lock an interrupted CPU may hold |
+//!    | `publish_priority` | the executor | its highest ready level changed | **yes** | any; keep it to a store (e.g. into a `view::GlobalPriorityView`), never call back into the executor |
+//!    | `running_priority` | `poll_next` | before and after each poll | no | the worker |
+//!    | `should_yield` | `run` / `serve` | after each poll | no | the worker |
+//!    | `alloc_cpu` | [`Executor::alloc_cpu`] | on request | no | thread; start CPUs and hand them the worker through a [`WorkerMailbox`] |
+//!
+//! 3. **Workers.** Each CPU that serves the executor calls
+//!    [`Executor::serve`] (never returns while the kernel runs: it idles
+//!    when nothing is ready) or [`Executor::run`] (returns when no
+//!    coroutine is left). Interrupt handlers wake coroutines with
+//!    [`Executor::wake`] (by id) or a stored [`Waker`](core::task::Waker):
+//!    both are safe there (table below). If the platform preempts a CPU in
+//!    the middle of a poll, it may report it with
+//!    [`Executor::set_preempted`].
+//!
+//! The one lock is the ready lock: a spin lock around the 64 FIFOs, taken
+//! by the worker side only. Nothing reachable from an interrupt handler
+//! waits for it, so a kernel does not need to mask interrupts around any
+//! executor call.
+//!
 //! ## Contexts: what may be called from where
 //!
 //! "Interrupt" means an interrupt handler that interrupted code which may be
@@ -175,6 +219,9 @@
 //! let q = p.clone();
 //! ```
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+// docs.rs (and `RUSTDOCFLAGS="--cfg docsrs" cargo +nightly doc`) marks every
+// item that needs a feature (`alloc`, `std`) on the rendered page.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(any(feature = "alloc", test))]
@@ -188,6 +235,8 @@ mod platform;
 pub mod raw;
 pub mod ready;
 mod spawn;
+#[cfg(not(loom))]
+mod static_coroutine;
 #[cfg(feature = "std")]
 mod std_platform;
 pub mod switching;
@@ -198,10 +247,13 @@ pub use executor::__salt;
 pub use executor::{Executor, Outcome, Polled, RunExit, Storage};
 pub use future::{CurrentId, YieldNow, current_id, yield_now};
 pub use id::{CoroutineId, CoroutineKind, Error, Priority};
-pub use platform::{NoPlatform, Platform, Worker};
+pub use platform::{NoPlatform, Platform, Worker, WorkerMailbox};
 pub use raw::CoroutineState;
 #[cfg(feature = "alloc")]
 pub use spawn::{JoinError, JoinHandle, spawn_boxed};
 pub use spawn::{CoroutineStorage, ExecutorOps};
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use static_coroutine::{__CoroutineFn, __CoroutineSlot, __storage, __storage_size};
 #[cfg(feature = "std")]
 pub use std_platform::StdPlatform;

@@ -19,14 +19,20 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Nothing is ready: wait until [`Platform::notify`] (e.g. `wfi`, park).
     /// Must have *permit* semantics: if `notify` ran since this CPU's last
-    /// `idle` returned, return at once, or a wake can be lost.
+    /// `idle` returned, return at once, or a wake can be lost. Returning
+    /// early is always allowed (the worker looks again and parks again).
+    /// Called by the worker loop only, never with the ready lock held.
     fn idle(&self) {
         core::hint::spin_loop();
     }
 
-    /// A coroutine became ready while some worker is parked in `idle`.
-    /// Called only when a worker is parked. May be called from any context
-    /// (interrupt handlers included); must not poll.
+    /// Release **at least one** CPU parked in [`Platform::idle`] (or make
+    /// the next `idle` of one CPU return at once). The executor calls it
+    /// once per coroutine that became ready while some worker was parked,
+    /// and once per parked worker when the last coroutine finishes; extra
+    /// calls are harmless. Called from wherever a wake happens, interrupt
+    /// handlers included, never with the ready lock held: it must not block
+    /// on anything an interrupted CPU may hold, and must not poll.
     fn notify(&self) {}
 
     /// The highest ready priority of this executor changed. Called with the
@@ -58,3 +64,67 @@ pub trait Platform: Send + Sync + 'static {
 pub struct NoPlatform;
 
 impl Platform for NoPlatform {}
+
+/// Hands a worker to a CPU the platform starts (a hart brought up with SBI
+/// HSM, a core released from a spin table): [`Platform::alloc_cpu`] posts
+/// the worker for CPU `n` and starts it; the new CPU's entry code waits for
+/// its worker and runs it.
+///
+/// ```
+/// use cops_core::{Executor, NoPlatform, Worker, WorkerMailbox};
+///
+/// static MAILBOX: WorkerMailbox<4> = WorkerMailbox::new();
+/// let exec = Executor::leak(4, NoPlatform);
+/// MAILBOX.post(1, exec).unwrap();               // in alloc_cpu, before starting hart 1
+/// assert!(MAILBOX.post(1, exec).is_err());      // hart 1 has not taken it yet
+/// let worker = MAILBOX.wait(1);                 // on hart 1, at boot
+/// worker.run_worker();                          // nothing spawned: returns at once
+/// assert!(MAILBOX.take(1).is_none());
+/// ```
+pub struct WorkerMailbox<const CPUS: usize> {
+    slots: [spin::Mutex<Option<&'static dyn Worker>>; CPUS],
+}
+
+impl<const CPUS: usize> Default for WorkerMailbox<CPUS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const CPUS: usize> WorkerMailbox<CPUS> {
+    /// Empty mailboxes for CPUs `0..CPUS`.
+    pub const fn new() -> Self {
+        Self {
+            slots: [const { spin::Mutex::new(None) }; CPUS],
+        }
+    }
+
+    /// Leave `worker` for CPU `cpu`. Fails with [`Error::BadId`] for a CPU
+    /// out of range and [`Error::NoSlot`] if its last worker was not taken.
+    pub fn post(&self, cpu: usize, worker: &'static dyn Worker) -> Result<(), Error> {
+        let mut slot = self.slots.get(cpu).ok_or(Error::BadId)?.lock();
+        if slot.is_some() {
+            return Err(Error::NoSlot);
+        }
+        *slot = Some(worker);
+        Ok(())
+    }
+
+    /// Take CPU `cpu`'s worker, if one was posted.
+    pub fn take(&self, cpu: usize) -> Option<&'static dyn Worker> {
+        self.slots.get(cpu)?.lock().take()
+    }
+
+    /// Spin until CPU `cpu`'s worker is posted, then take it (boot code of
+    /// a CPU started before its worker was posted). Panics if `cpu` is out
+    /// of range.
+    pub fn wait(&self, cpu: usize) -> &'static dyn Worker {
+        assert!(cpu < CPUS, "cops: WorkerMailbox has no CPU {cpu}");
+        loop {
+            if let Some(w) = self.take(cpu) {
+                return w;
+            }
+            core::hint::spin_loop();
+        }
+    }
+}

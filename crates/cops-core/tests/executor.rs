@@ -288,3 +288,51 @@ fn switching_coroutine_follows_the_most_urgent_space() {
     assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(12)));
     assert_eq!(RECORDER.0.lock().unwrap().last(), Some(&(7, 12)));
 }
+
+/// A serving worker outlives an empty executor: it idles until the next
+/// spawn instead of returning `AllDone`, and returns only when the
+/// platform asks for the CPU back.
+#[test]
+fn serve_idles_through_an_empty_executor() {
+    use std::sync::atomic::AtomicBool;
+    struct Stoppable {
+        inner: StdPlatform,
+        stop: AtomicBool,
+    }
+    impl cops_core::Platform for Stoppable {
+        fn idle(&self) {
+            self.inner.idle();
+        }
+        fn notify(&self) {
+            self.inner.notify();
+        }
+        fn should_yield(&self, _: Option<Priority>) -> bool {
+            self.stop.load(SeqCst)
+        }
+    }
+    let exec = Executor::leak(
+        4,
+        Stoppable {
+            inner: StdPlatform::new(),
+            stop: AtomicBool::new(false),
+        },
+    );
+    let server = std::thread::spawn(move || exec.serve());
+    let done = Arc::new(AtomicUsize::new(0));
+    for _ in 0..3 {
+        let d = done.clone();
+        exec.spawn(async move { d.fetch_add(1, SeqCst) }, p(3)).unwrap();
+        let t = std::time::Instant::now();
+        while exec.live() != 0 {
+            assert!(t.elapsed().as_secs() < 10, "the serving worker never ran it");
+            std::thread::yield_now();
+        }
+        // Empty now: the server parks instead of returning.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(!server.is_finished());
+    }
+    assert_eq!(done.load(SeqCst), 3);
+    exec.spawn(async move { exec.platform().stop.store(true, SeqCst) }, p(0))
+        .unwrap();
+    assert_eq!(server.join().unwrap(), RunExit::Yield);
+}

@@ -412,14 +412,15 @@ impl Scheduler {
     // ----- parking ----------------------------------------------------------
 
     /// A worker is about to park: returns whether it still may (nothing
-    /// ready, something live). Call [`Scheduler::unpark`] after `idle`.
-    pub(crate) fn park(&self) -> bool {
+    /// ready, and, if `unless_empty`, something live). Call
+    /// [`Scheduler::unpark`] after `idle`.
+    pub(crate) fn park(&self, unless_empty: bool) -> bool {
         // Pairs with `parked_now`: both sides are read-modify-writes of
         // `parked`, so one is ordered after the other. Either the waker's
         // comes later and sees us parked, or ours reads from it and we see
         // its link (or the last completion) below.
         self.parked.fetch_add(1, AcqRel);
-        self.ready_bitmap() == 0 && self.live() != 0
+        self.ready_bitmap() == 0 && (!unless_empty || self.live() != 0)
     }
 
     pub(crate) fn unpark(&self) {
