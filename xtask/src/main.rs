@@ -5,10 +5,12 @@
 //! - `cargo xtask test`: every test: host unit/integration tests, loom models,
 //!   Miri (when the nightly component is present), the `no_std` RISC-V builds,
 //!   the QEMU suites. Ends with `N passed, M failed`.
-//! - `cargo xtask qemu`: build the reference kernel and boot its demo.
+//! - `cargo xtask qemu`: build the reference kernel and boot its demo;
+//!   `cargo xtask qemu minimal-kernel` boots `examples/minimal-kernel`.
 //! - `cargo xtask fuzz`: the rcore-n system-call fuzzer, longer or reproduced.
 
 mod arceos;
+mod minimal_kernel;
 mod rcore;
 mod report;
 mod steps;
@@ -58,7 +60,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
+                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
             );
             ExitCode::from(2)
         }

@@ -1,4 +1,9 @@
 //! Counting what passed and failed, and the closing `N passed, M failed` line.
+//!
+//! The closing line counts tests. A build that succeeds is reported as a
+//! build (`xtask: built …`, and a count of builds before the closing line),
+//! not as a passed test; a build that fails counts as one failure, so the
+//! closing line and the exit status show it.
 
 use std::process::ExitCode;
 
@@ -7,6 +12,7 @@ use std::process::ExitCode;
 pub struct Report {
     passed: usize,
     failed: usize,
+    built: usize,
     failures: Vec<String>,
 }
 
@@ -22,7 +28,18 @@ impl Report {
         self.failed += n.max(1);
         self.failures.push(format!("{what}: {why}"));
     }
-    /// Record one check.
+    /// Record one build (or compile check): not a test. A failure counts
+    /// as one failed item.
+    pub fn build(&mut self, what: &str, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                println!("xtask: built {what}");
+                self.built += 1;
+            }
+            Err(why) => self.fail(what, 1, &why),
+        }
+    }
+    /// Record one check (a test).
     pub fn check(&mut self, what: &str, result: Result<(), String>) {
         match result {
             Ok(()) => self.pass(what, 1),
@@ -31,6 +48,7 @@ impl Report {
     }
     /// Print the summary and closing line.
     pub fn finish(self) -> ExitCode {
+        println!("xtask: {} builds succeeded (not counted as tests)", self.built);
         for f in &self.failures {
             println!("xtask: failed: {f}");
         }

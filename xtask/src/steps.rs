@@ -10,6 +10,7 @@ use crate::tools::{self, RISCV_TARGET, cargo};
 pub fn all_tests(report: &mut Report, _args: &[String]) {
     host_tests(report);
     no_std_builds(report);
+    crate::minimal_kernel::test(report);
     loom(report);
     miri(report);
     crate::vdso::test(report);
@@ -19,6 +20,9 @@ pub fn all_tests(report: &mut Report, _args: &[String]) {
 
 /// Boot the reference kernel's demo.
 pub fn qemu_demo(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("minimal-kernel") {
+        return crate::minimal_kernel::demo();
+    }
     crate::rcore::demo(args)
 }
 
@@ -93,7 +97,7 @@ fn host_tests(report: &mut Report) {
         Err(e) => report.fail("vdso host image", 1, &e),
     }
     cargo_test(report, "host tests (workspace)", &mut c, 900);
-    report.check(
+    report.build(
         "benches compile (cargo check --benches)",
         tools::run(cargo().args(["check", "-p", "cops", "--benches"])),
     );
@@ -129,11 +133,11 @@ fn no_std_builds(report: &mut Report) {
             "target/riscv",
         ])
         .args(*args);
-        report.check(what, tools::run(&mut c));
+        report.build(what, tools::run(&mut c));
     }
     let mut c = cargo();
     c.args(["build", "-p", "cops-uintr", "--features", "x86-uintr"]);
-    report.check("cops-uintr x86-uintr (host)", tools::run(&mut c));
+    report.build("cops-uintr x86-uintr (host)", tools::run(&mut c));
 }
 
 /// Loom models, in release with a bounded preemption depth (cops-core's
