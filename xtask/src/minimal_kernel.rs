@@ -55,7 +55,11 @@ fn boot(kernel: &PathBuf) -> Result<(), String> {
         Err(format!(
             "QEMU exit {code:?}, marker `{MARKER}` {}{}",
             if passed { "present" } else { "missing" },
-            if failed { ", and the kernel reported a failure" } else { "" }
+            if failed {
+                ", and the kernel reported a failure"
+            } else {
+                ""
+            }
         ))
     }
 }
