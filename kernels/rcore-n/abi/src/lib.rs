@@ -154,6 +154,9 @@ pub mod stat {
     /// upcall waits, exits of processes' calls): each pins a kernel
     /// coroutine's slot until it is dropped.
     pub const WAITERS: usize = 7;
+    /// User address spaces alive (a dead process's space lives until the
+    /// last hart that ran it comes back to the kernel).
+    pub const SPACES: usize = 8;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).

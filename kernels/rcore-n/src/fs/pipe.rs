@@ -15,7 +15,7 @@ use crate::task::wait::WaitQueue;
 pub const CAPACITY: usize = 4096;
 /// Pipes at most, all processes together (their buffers are kernel heap):
 /// more `pipe` calls get `-EMFILE`.
-pub const MAX_PIPES: usize = 512;
+pub const MAX_PIPES: usize = 256;
 
 static PIPES: AtomicUsize = AtomicUsize::new(0);
 

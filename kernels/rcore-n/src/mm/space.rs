@@ -3,6 +3,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rcore_n_abi::{Errno, layout};
 use xmas_elf::program::Type;
@@ -18,6 +19,20 @@ pub struct UserSpace {
 
 type Result<T> = core::result::Result<T, Errno>;
 
+/// User address spaces alive (`kstat(SPACES)`).
+static SPACES: AtomicUsize = AtomicUsize::new(0);
+
+/// User address spaces alive.
+pub fn spaces() -> usize {
+    SPACES.load(Relaxed)
+}
+
+impl Drop for UserSpace {
+    fn drop(&mut self) {
+        SPACES.fetch_sub(1, Relaxed);
+    }
+}
+
 impl UserSpace {
     /// A space holding `elf`'s loadable segments, the COPS page and the
     /// global view (`view_pa..view_pa + view_len`, mapped read-only).
@@ -29,6 +44,7 @@ impl UserSpace {
             table,
             pages: BTreeMap::new(),
         };
+        SPACES.fetch_add(1, Relaxed);
         for ph in file.program_iter() {
             if ph.get_type() != Ok(Type::Load) || ph.mem_size() == 0 {
                 continue;

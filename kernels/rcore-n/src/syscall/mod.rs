@@ -126,6 +126,7 @@ fn kstat(which: usize) -> Result<isize> {
         stat::CALLS => crate::task::quota::calls(),
         stat::CALL_BYTES => crate::task::quota::bytes(),
         stat::WAITERS => crate::task::wait::waiters(),
+        stat::SPACES => crate::mm::space::spaces(),
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)

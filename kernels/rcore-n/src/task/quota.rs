@@ -24,10 +24,12 @@ pub const MAX_CALL_BYTES: usize = 1 << 20;
 /// Bytes each process may use whatever the others do (with at most
 /// `process::MAX_PROCESSES` processes: 4 MiB of the 16 MiB heap).
 pub const OWN_BYTES: usize = 32 << 10;
-/// Bytes shared by all processes beyond their own allowance (8 MiB: with
-/// the allowances, three quarters of the kernel heap at most; the rest is
-/// the kernel's own structures).
-pub const POOL_BYTES: usize = 8 << 20;
+/// Bytes shared by all processes beyond their own allowance. The 16 MiB
+/// kernel heap at worst: this pool (6 MiB), the allowances (4 MiB), pipe
+/// buffers (`fs::pipe::MAX_PIPES`: 1 MiB), the futures of 4096 kernel
+/// coroutines and the processes' records (about 2.5 MiB), the kernel's
+/// own structures (about 0.6 MiB).
+pub const POOL_BYTES: usize = 6 << 20;
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);

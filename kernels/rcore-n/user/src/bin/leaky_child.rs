@@ -16,8 +16,23 @@ async fn forever_sleeps(n: usize) {
     for _ in 0..n {
         spawn(async { call::sleep(u64::MAX).await }, 20).unwrap();
     }
-    // Let them all issue their calls (main is more urgent: wait).
-    call::sleep(2_000_000).await.unwrap();
+    let_them_run().await;
+    in_flight(n);
+}
+
+/// Step below the coroutines just spawned (at 20) so each runs until its
+/// call is in flight, then come back.
+async fn let_them_run() {
+    let me = current_id().unwrap();
+    set_priority(me, 30).unwrap();
+    yield_now().await;
+    set_priority(me, MAIN_PRIORITY).unwrap();
+}
+
+/// At least `n` of our calls are in flight (else the test tests nothing).
+fn in_flight(n: usize) {
+    let calls = syscall::kstat(stat::CALLS).unwrap();
+    assert!(calls >= n, "only {calls} calls in flight, expected {n}");
 }
 
 fn blocking_sleeper(_: usize) -> i32 {
@@ -70,14 +85,21 @@ async fn main() -> i32 {
                 )
                 .unwrap();
             }
-            call::sleep(2_000_000).await.unwrap();
+            let_them_run().await;
+            in_flight(50);
         }
         // Threads blocked in sleeps that never end.
         2 => {
             for _ in 0..8 {
                 spawn_thread(blocking_sleeper, 0).unwrap();
             }
-            syscall::sleep(2_000_000);
+            for _ in 0..500 {
+                if syscall::kstat(stat::CALLS).unwrap() >= 8 {
+                    break;
+                }
+                syscall::sleep(1_000_000);
+            }
+            in_flight(8);
         }
         // The same asynchronous sleeps, served by kernel threads (16 KiB stacks).
         3 => {

@@ -86,8 +86,8 @@ async fn main() -> i32 {
     syscall::sleep(300_000_000);
     let bytes = syscall::kstat(stat::CALL_BYTES).unwrap();
     println!("11 processes flooding: {bytes} bytes of kernel buffers charged");
-    // At most the 8 MiB pool plus each process's own 32 KiB.
-    assert!(bytes <= (8 << 20) + 12 * (32 << 10), "past the kernel-wide pool");
+    // At most the 6 MiB pool plus each process's own 32 KiB.
+    assert!(bytes <= (6 << 20) + 12 * (32 << 10), "past the kernel-wide pool");
     healthy("eleven processes holding write buffers");
     // Exit code 1: refused by the kernel-wide pool (-ENOMEM), 0: by its quota.
     let mut by_pool = 0;
@@ -97,7 +97,7 @@ async fn main() -> i32 {
         by_pool += code;
     }
     println!("{by_pool} of 11 flooding processes refused by the kernel-wide pool (-ENOMEM)");
-    assert!(by_pool > 0, "11 MiB of buffers passed an 8 MiB pool");
+    assert!(by_pool > 0, "11 MiB of buffers passed a 6 MiB pool");
     settled("write floods");
     // 3. Kernel threads: 16 KiB stacks until the quota refuses.
     let kt = start(6, 1);

@@ -12,7 +12,7 @@ use rcore_n_user::*;
 
 entry!(main);
 
-const COUNTERS: [(&str, usize); 8] = [
+const COUNTERS: [(&str, usize); 9] = [
     ("heap bytes", stat::HEAP_USED),
     ("kernel coroutines", stat::KERNEL_COROUTINES),
     ("processes", stat::PROCESSES),
@@ -21,6 +21,7 @@ const COUNTERS: [(&str, usize); 8] = [
     ("calls", stat::CALLS),
     ("call bytes", stat::CALL_BYTES),
     ("waiters", stat::WAITERS),
+    ("address spaces", stat::SPACES),
 ];
 
 const MODES: [&str; 5] = [
@@ -31,7 +32,7 @@ const MODES: [&str; 5] = [
     "exit racing calls on other threads",
 ];
 
-fn counters() -> [usize; 8] {
+fn counters() -> [usize; 9] {
     COUNTERS.map(|(_, which)| syscall::kstat(which).unwrap())
 }
 
@@ -54,7 +55,7 @@ async fn main() -> i32 {
     for mode in 0..MODES.len() as u8 {
         assert_eq!(generation(mode), 0);
     }
-    let settle = |want: &[usize; 8]| {
+    let settle = |want: &[usize; 9]| {
         let mut now = counters();
         for _ in 0..200 {
             if &now == want {
@@ -65,16 +66,19 @@ async fn main() -> i32 {
         }
         now
     };
+    // The warm-up's last child may still be ending (its calls, or a hart
+    // still running its thread until its time slice ends): wait until only
+    // our own process and space are left and no call is in flight.
+    let quiet = |c: &[usize; 9]| c[2] == 1 && c[8] == 1 && c[5] == 0;
     let mut baseline = counters();
-    // The warm-up's last calls may still be ending: wait for a stable reading.
-    for _ in 0..20 {
-        syscall::sleep(5_000_000);
-        let again = counters();
-        if again == baseline {
+    for _ in 0..400 {
+        if quiet(&baseline) {
             break;
         }
-        baseline = again;
+        syscall::sleep(5_000_000);
+        baseline = counters();
     }
+    assert!(quiet(&baseline), "the warm-up left {baseline:?}");
     println!("baseline: {:?}", COUNTERS.iter().zip(baseline).map(|((n, _), v)| (*n, v)).collect::<alloc::vec::Vec<_>>());
     for (mode, what) in MODES.iter().enumerate() {
         let gens = if mode == 4 { 20 } else { 4 };
