@@ -94,7 +94,9 @@ mod queue;
 mod record;
 
 pub use handler::{Doorbell, DrainReport, Sender, WakeById};
-pub use page::{Header, Overflowed, PAGE_RECORDS, PageSized, Posted, UintrPage};
+pub use page::{
+    DOORBELL_HW, DOORBELL_SOFT, Header, Overflowed, PAGE_RECORDS, PageSized, Posted, UintrPage,
+};
 pub use queue::{PendingQueue, PushError};
 pub use record::{Cause, Record};
 

@@ -11,6 +11,7 @@
 //! | `entry`    | `utvec`              | receiver |
 //! | `arg`      | `uscratch`           | receiver |
 //! | `saved_pc` | `uepc`               | kernel on upcall |
+//! | `doorbell` | (which one rings)    | kernel, on the receiver's request |
 
 use crate::loom::{AtomicU32, AtomicU64, Ordering};
 use crate::queue::{PendingQueue, PushError};
@@ -22,7 +23,7 @@ pub struct Header {
     pub(crate) pending: AtomicU32,
     pub(crate) enabled: AtomicU32,
     pub(crate) overflow: AtomicU32,
-    _reserved: AtomicU32,
+    pub(crate) doorbell: AtomicU32,
     pub(crate) entry: AtomicU64,
     pub(crate) arg: AtomicU64,
     pub(crate) saved_pc: AtomicU64,
@@ -36,6 +37,13 @@ pub struct UintrPage<const N: usize> {
     pub(crate) header: Header,
     pub(crate) queue: PendingQueue<N>,
 }
+
+/// [`UintrPage::doorbell`]: the kernel delivers by upcall on the return
+/// from a system call (the `soft` backend). Zero, so a fresh page is soft.
+pub const DOORBELL_SOFT: u32 = 0;
+/// [`UintrPage::doorbell`]: the kernel rings a hardware user interrupt
+/// (RISC-V N: `uip.USIP`, entered through the receiver's `utvec`).
+pub const DOORBELL_HW: u32 = 1;
 
 /// Records per page in [`PageSized`]: header + 128 × 24 bytes fits 4 KiB.
 pub const PAGE_RECORDS: usize = 128;
@@ -79,7 +87,7 @@ impl<const N: usize> UintrPage<N> {
                 pending: AtomicU32::new(0),
                 enabled: AtomicU32::new(0),
                 overflow: AtomicU32::new(0),
-                _reserved: AtomicU32::new(0),
+                doorbell: AtomicU32::new(0),
                 entry: AtomicU64::new(0),
                 arg: AtomicU64::new(0),
                 saved_pc: AtomicU64::new(0),
@@ -198,6 +206,22 @@ impl<const N: usize> UintrPage<N> {
     /// Registered handler argument.
     pub fn arg(&self) -> u64 {
         self.header.arg.load(Ordering::Relaxed)
+    }
+
+    /// How the receiver wants to be interrupted: [`DOORBELL_SOFT`] or
+    /// [`DOORBELL_HW`] (any other value reads as soft). Written by the
+    /// kernel when the receiver asks; the receiver can scribble on it, which
+    /// only changes how it is itself interrupted.
+    pub fn doorbell(&self) -> u32 {
+        match self.header.doorbell.load(Ordering::Acquire) {
+            DOORBELL_HW => DOORBELL_HW,
+            _ => DOORBELL_SOFT,
+        }
+    }
+
+    /// Choose the doorbell (see [`doorbell`](Self::doorbell)).
+    pub fn set_doorbell(&self, kind: u32) {
+        self.header.doorbell.swap(kind, Ordering::AcqRel);
     }
 
     /// Program counter saved by the kernel at the last upcall.

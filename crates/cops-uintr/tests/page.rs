@@ -171,3 +171,14 @@ fn scribbled_page_never_panics_or_hangs_the_sender() {
         unsafe { std::alloc::dealloc(mem, layout) };
     }
 }
+
+#[test]
+fn doorbell_kind_defaults_to_soft_and_reads_garbage_as_soft() {
+    let page = UintrPage::<4>::new();
+    assert_eq!(page.doorbell(), cops_uintr::DOORBELL_SOFT);
+    page.set_doorbell(cops_uintr::DOORBELL_HW);
+    assert_eq!(page.doorbell(), cops_uintr::DOORBELL_HW);
+    // A receiver scribbling on its own page gets the soft doorbell.
+    page.set_doorbell(0xdead_beef);
+    assert_eq!(page.doorbell(), cops_uintr::DOORBELL_SOFT);
+}

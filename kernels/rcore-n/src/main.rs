@@ -34,6 +34,7 @@ mod mm;
 mod syscall;
 mod task;
 mod trap;
+mod uintr;
 
 use core::panic::PanicInfo;
 

@@ -72,6 +72,11 @@ pub mod nr {
     /// `uintr_kick()`: end one `uintr_wait` of this process (an executor's
     /// notify: a coroutine became ready while a thread was parked).
     pub const UINTR_KICK: usize = 603;
+    /// `uintr_mode(mode)`: how this process's user interrupts are
+    /// delivered: 1 through the RISC-V N extension (each thread enters its
+    /// `utvec`; `-ENOSYS` when the machine has no usable N), 0 by soft
+    /// upcalls on the return from a system call (the default).
+    pub const UINTR_MODE: usize = 604;
 }
 
 /// Error codes (returned negated).

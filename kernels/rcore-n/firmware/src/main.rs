@@ -130,7 +130,11 @@ extern "C" fn boot_main(hart: usize, dtb: usize, info: usize) -> ! {
     Uart::print_fmt(format_args!(
         "[firmware] rcore-n firmware (RustSBI {}): hart {hart} boots the kernel at {kernel:#x}; N extension {}, mideleg {deleg:#x}\n",
         sbi::RUSTSBI_VERSION,
-        if platform::has_n() { "present" } else { "absent" },
+        if platform::has_n() {
+            "present"
+        } else {
+            "absent"
+        },
     ));
     sbi::hsm_mark_started(hart);
     READY.store(1, Release);

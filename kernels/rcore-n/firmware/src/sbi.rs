@@ -10,7 +10,9 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
 
 use rustsbi::{HartMask, Physical, RustSBI, SbiRet};
 
-use crate::platform::{self, FINISHER_FAIL, FINISHER_PASS, FINISHER_RESET, MAX_HARTS, SSIP, STIP, MTIP, Uart};
+use crate::platform::{
+    self, FINISHER_FAIL, FINISHER_PASS, FINISHER_RESET, MAX_HARTS, MTIP, SSIP, STIP, Uart,
+};
 use crate::trap::Context;
 
 pub const RUSTSBI_VERSION: &str = "0.4.1";
@@ -180,8 +182,7 @@ impl rustsbi::Hsm for Hsm {
         }
         h.start_addr.store(start_addr, Relaxed);
         h.opaque.store(opaque, Relaxed);
-        if h
-            .status
+        if h.status
             .compare_exchange(STOPPED, START_PENDING, AcqRel, Acquire)
             .is_err()
         {
@@ -281,7 +282,9 @@ mod legacy {
 /// Serve the ecall in `ctx`; returns (a0, a1).
 pub fn handle_ecall(ctx: &Context) -> (usize, usize) {
     let (eid, fid) = (ctx.x[17], ctx.x[16]);
-    let a = [ctx.x[10], ctx.x[11], ctx.x[12], ctx.x[13], ctx.x[14], ctx.x[15]];
+    let a = [
+        ctx.x[10], ctx.x[11], ctx.x[12], ctx.x[13], ctx.x[14], ctx.x[15],
+    ];
     match eid {
         legacy::SET_TIMER => {
             rustsbi::Timer::set_timer(&Timer, a[0] as u64);

@@ -64,7 +64,9 @@ const INTERRUPT: usize = 1 << 63;
 extern "C" fn m_trap(ctx: &mut Context) {
     let (cause, epc, tval): (usize, usize, usize);
     // SAFETY: reads trap CSRs.
-    unsafe { asm!("csrr {}, mcause", "csrr {}, mepc", "csrr {}, mtval", out(reg) cause, out(reg) epc, out(reg) tval) };
+    unsafe {
+        asm!("csrr {}, mcause", "csrr {}, mepc", "csrr {}, mtval", out(reg) cause, out(reg) epc, out(reg) tval)
+    };
     let hart = platform::hart_id();
     match cause {
         c if c == INTERRUPT | 7 => {

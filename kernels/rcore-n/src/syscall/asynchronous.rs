@@ -111,6 +111,7 @@ impl Process {
             .map_or(true, |p| p.notify);
         if ring {
             self.upcall_waiters.notify_all();
+            crate::uintr::ring(self);
         }
     }
 }

@@ -97,6 +97,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::UINTR_RETURN => asynchronous::uintr_return(proc, thread, ctx),
         nr::UINTR_WAIT => asynchronous::uintr_wait(proc),
         nr::UINTR_KICK => asynchronous::uintr_kick(proc),
+        nr::UINTR_MODE => Outcome::Return(crate::uintr::set_mode(proc, a[0])),
         nr::KERNEL_MODEL => match a[0] {
             0 | 1 => {
                 proc.kernel_threads

@@ -13,7 +13,7 @@ use cops_core::{CoroutineKind, ExecutorOps, Priority};
 use super::process::{self, Process, Thread};
 use super::{exec, timer, tracing};
 use crate::syscall::{self, Outcome};
-use crate::trap::{self, Trap, run_user};
+use crate::trap::{self, Trap};
 
 pub struct Switcher;
 pub static SWITCHER: Switcher = Switcher;
@@ -69,7 +69,8 @@ impl SpaceSwitcher for Switcher {
 fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
     let hart = crate::boot::hart_id();
     let mut ctx = thread.ctx.lock();
-    if thread.at_safe_point.load(Relaxed) {
+    // With hardware user interrupts the entry path raises USIP instead.
+    if thread.at_safe_point.load(Relaxed) && !crate::uintr::hardware(proc) {
         syscall::deliver_upcall(proc, &thread, &mut ctx);
     }
     let next_sleeper = timer::wake_expired();
@@ -86,7 +87,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
     }
     let t0 = timer::now();
     // SAFETY: the space is active and we hold the thread's context.
-    unsafe { run_user(&mut ctx) };
+    unsafe { crate::uintr::run_user(proc, &mut ctx) };
     let ran = timer::now() - t0;
     let trap = trap::decode(&ctx);
     {
@@ -211,6 +212,7 @@ pub fn print_summary() {
         "[kernel] vdso: one copy of the scheduler ({kib} KiB) run by the kernel and {processes} processes ({} KiB not duplicated)",
         kib * processes
     );
+    crate::uintr::print_summary();
     println!("[kernel] summary (time in microseconds of user mode):");
     println!("  pid  program            cap  entries  syscalls  upcalls   user-us  exit");
     let tb = crate::boot::timebase().max(1);

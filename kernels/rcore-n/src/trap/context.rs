@@ -12,6 +12,9 @@ pub struct UserContext {
     pub sstatus: usize,
     /// ra, sp, s0..s11, tp of the kernel while the thread runs.
     kernel: [usize; 15],
+    /// The thread's N-extension trap CSRs while it is out of user mode
+    /// (after `kernel`: the assembly's offsets stop there).
+    pub uintr: crate::uintr::UserTrapState,
 }
 
 impl UserContext {

@@ -43,6 +43,7 @@ pub fn init_hart() {
             ints = in(reg) (1usize << 5) | (1 << 1),
         );
     }
+    crate::uintr::init_hart();
 }
 
 /// Decode the trap that just returned from `run_user`.

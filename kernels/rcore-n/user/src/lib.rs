@@ -173,6 +173,7 @@ fn run_executor() {
 }
 
 extern "C" fn worker_thread(_: usize) -> ! {
+    uintr::init_thread();
     run_executor();
     syscall::thread_exit(0)
 }
@@ -219,6 +220,7 @@ pub fn spawn_thread(f: fn(usize) -> i32, arg: usize) -> Result<usize, Errno> {
 extern "C" fn plain_thread(packed: usize) -> ! {
     // SAFETY: `spawn_thread` boxed `(f, arg)` for this thread.
     let (f, arg) = *unsafe { Box::from_raw(packed as *mut (fn(usize) -> i32, usize)) };
+    uintr::init_thread();
     syscall::thread_exit(f(arg))
 }
 

@@ -129,6 +129,11 @@ pub fn uintr_wait() {
 pub fn uintr_kick() {
     syscall(nr::UINTR_KICK, 0, 0, 0);
 }
+/// How this process's user interrupts arrive: `true` through the N
+/// extension (`Err(NoSys)` without one), `false` by soft upcalls.
+pub fn uintr_mode(hardware: bool) -> Result<(), Errno> {
+    check(syscall(nr::UINTR_MODE, hardware as usize, 0, 0)).map(drop)
+}
 /// Serve this process's waiting calls on kernel threads (`true`) or kernel
 /// coroutines (`false`, the default): the KT / KC models of COPS §5.1.
 pub fn kernel_threads(on: bool) -> Result<(), Errno> {
