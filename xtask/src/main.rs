@@ -7,9 +7,12 @@
 //!   the QEMU suites. Ends with `N passed, M failed`.
 //! - `cargo xtask qemu`: build the reference kernel and boot its demo;
 //!   `cargo xtask qemu minimal-kernel` boots `examples/minimal-kernel`.
+//! - `cargo xtask bench`: the criterion comparisons with the peers, drawn
+//!   as SVG charts in `benches/plots/` (`--plot-only` redraws the last run).
 //! - `cargo xtask fuzz`: the rcore-n system-call fuzzer, longer or reproduced.
 
 mod arceos;
+mod bench;
 mod minimal_kernel;
 mod rcore;
 mod report;
@@ -41,6 +44,13 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("xtask vdso-image: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some("bench") => match bench::bench(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask bench: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -374,6 +374,15 @@ impl<P: Platform> Executor<P> {
                 }
                 continue;
             }
+            // A handoff between workers usually lands within a microsecond
+            // or two: look a little longer before paying for `idle` (a futex
+            // round trip on the host, an IPI on a kernel).
+            if (0..SPINS_BEFORE_IDLE).any(|_| {
+                core::hint::spin_loop();
+                self.ready_bitmap() != 0
+            }) {
+                continue;
+            }
             if self.sched.park(until_all_done) {
                 self.platform.idle();
             }
@@ -420,6 +429,13 @@ impl<P: Platform> Executor<P> {
         panicked
     }
 }
+
+/// Looks at the ready bitmap before a worker idles (none under loom: the
+/// model checks the parking protocol itself).
+#[cfg(not(loom))]
+const SPINS_BEFORE_IDLE: usize = 128;
+#[cfg(loom)]
+const SPINS_BEFORE_IDLE: usize = 0;
 
 /// One poll in progress. Ends it on every path: `end` on return, `Drop`
 /// when the poll unwinds (no `std`: the panic goes on, the executor stays
