@@ -90,3 +90,15 @@ pub fn demo() -> Result<(), String> {
     let kernel = build()?;
     boot(&kernel)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Runs just this step: `cargo test -p xtask minimal_kernel -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "builds and boots the kernel (about 20 s clean); run on demand"]
+    fn minimal_kernel_step() {
+        let mut report = crate::report::Report::default();
+        super::test(&mut report);
+        assert_eq!(report.finish(), std::process::ExitCode::SUCCESS);
+    }
+}

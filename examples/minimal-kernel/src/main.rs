@@ -4,12 +4,11 @@
 #![no_std]
 #![no_main]
 
+use buddy_system_allocator::LockedHeap;
+use cops_core::{CoroutineId, Platform, Priority};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 use core::task::Poll::{Pending, Ready};
-
-use buddy_system_allocator::LockedHeap;
-use cops_core::{CoroutineId, Platform, Priority};
 use riscv::interrupt::Trap;
 use riscv::interrupt::supervisor::{self as irq, Exception, Interrupt};
 use riscv::register::{sepc, sip, time};
@@ -17,8 +16,7 @@ use riscv::register::{sepc, sip, time};
 /// Harts this kernel runs on (QEMU `-smp 2`; hart ids 0 and 1).
 const HARTS: usize = 2;
 const STACK_SIZE: usize = 32 * 1024;
-/// `rdtime` ticks per millisecond (QEMU `virt`'s timebase is 10 MHz).
-const TICKS_PER_MS: u64 = 10_000;
+const TICKS_PER_MS: u64 = 10_000; // `rdtime` ticks (QEMU `virt`'s timebase is 10 MHz)
 
 // ---------------------------------------------------------------- boot glue
 core::arch::global_asm!(
@@ -39,7 +37,7 @@ core::arch::global_asm!(
         bltu t0, t1, 1b
         la   t2, {boot}
         j    5f
-    3:  lw   t1, 0(t0)           # a late hart waits until boot is done
+    3:  lw   t1, 0(t0)           # a late hart waits until let in
         andi t1, t1, 2
         beqz t1, 3b
         fence r, rw
@@ -82,7 +80,7 @@ core::arch::global_asm!(
     trap = sym trap,
 );
 
-/// Bit 0: a hart is booting; bit 1: boot is done. In .data, not .bss: the
+/// Bit 0: a hart is booting; bit 1: other harts may join. In .data, not .bss: the
 /// boot hart zeroes .bss while a late hart reads this.
 #[unsafe(link_section = ".data")]
 static BOOT_STATE: AtomicU32 = AtomicU32::new(0);
@@ -97,17 +95,21 @@ unsafe extern "C" {
     fn _start();
 }
 
-extern "C" fn boot(hart: usize) -> ! {
+extern "C" fn boot() -> ! {
     // SAFETY: runs once, before any allocation; the arena serves the heap only.
     unsafe { HEAP.lock().init(&raw mut HEAP_SPACE as usize, 256 * 1024) };
-    say!("minimal-kernel: cops-core on {HARTS} harts");
+    say!("minimal-kernel: cops-core, one executor for {HARTS} harts");
     kernel_main();
+    hart_main()
+}
+
+/// Bring the other harts in (any time: `serve` joins a running executor). A hart
+/// already waiting in `_start` is let in by bit 1 (and refuses `hart_start`).
+fn start_other_harts() {
     BOOT_STATE.fetch_or(2, Release);
-    for other in (0..HARTS).filter(|&h| h != hart) {
-        // A hart that reached `_start` on its own refuses to start: fine.
+    for other in (0..HARTS).filter(|&h| h != hart_id()) {
         let _ = sbi_rt::hart_start(other, _start as *const () as usize, 0);
     }
-    hart_main()
 }
 
 /// Every hart ends here: take interrupts, then serve the executor for good.
@@ -169,8 +171,7 @@ extern "C" fn trap() {
         Trap::Interrupt(Interrupt::SupervisorTimer) => {
             let _ = sbi_rt::set_timer(u64::MAX); // one-shot: clears the pending bit
             TIMER_FIRED.fetch_add(1, Release);
-            // `wake` never waits for the ready lock, which the code this
-            // interrupt stopped may hold. (No printing here: the console lock.)
+            // `wake` never waits for the ready lock, which the interrupted code may hold.
             EXEC.wake(CoroutineId::from_raw(TIMER_WAITER.load(Acquire)))
                 .expect("wake by id");
         }
@@ -185,14 +186,15 @@ fn prio(level: u8) -> Priority {
     Priority::new(level).unwrap()
 }
 
-/// Runs on the boot hart before any hart serves: spawn the demo.
+/// Runs on the boot hart before it serves: spawn the demo.
 fn kernel_main() {
-    // Spawned out of order; they must start in priority order, 1 3 5 7.
+    // Spawned out of order; one hart serves them: they must start 1 3 5 7.
     let jobs = [5, 1, 7, 3].map(|level| EXEC.spawn(job(level), prio(level)).unwrap());
     let main = async move {
         for handle in jobs {
             handle.await.expect("a job");
         }
+        start_other_harts();
         two_harts().await;
         timer_wakes().await;
         say!("MINIMAL-KERNEL OK: priority order, timer wake by id, 2 harts");
@@ -202,11 +204,10 @@ fn kernel_main() {
 }
 
 async fn job(level: u8) {
-    // Picks are in priority order, so when a job starts nothing more urgent
-    // is ready (nothing else is spawned or woken meanwhile).
-    let waiting = EXEC.highest_ready();
-    say!("level {level} starts; most urgent still ready: {waiting:?}");
-    assert!(waiting.is_none_or(|w| w.level() >= level), "priority order");
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    let nth = STARTED.fetch_add(1, Relaxed);
+    say!("level {level} starts: pick {} of 4", nth + 1);
+    assert_eq!(level, [1, 3, 5, 7][nth], "priority order");
 }
 
 /// Two coroutines that each wait for the other to start: one hart alone
@@ -273,7 +274,7 @@ impl Write for Sbi {
     }
 }
 
-/// One line, prefixed with the hart, under the console lock.
+/// One line, prefixed with the hart, under the console lock (so never in the trap handler).
 #[macro_export]
 macro_rules! say {
     ($($t:tt)*) => {{
