@@ -43,7 +43,10 @@ async fn yields(n: u64, done: Arc<AtomicU64>) {
 }
 
 /// One connection: `n` requests, each answered after a matrix product.
-fn connection(n: u64, done: Arc<AtomicU64>) -> [std::pin::Pin<Box<dyn Future<Output = ()> + Send>>; 2] {
+fn connection(
+    n: u64,
+    done: Arc<AtomicU64>,
+) -> [std::pin::Pin<Box<dyn Future<Output = ()> + Send>>; 2] {
     let req: &'static Chan = Box::leak(Box::new(Chan::new()));
     let resp: &'static Chan = Box::leak(Box::new(Chan::new()));
     let client = async move {
@@ -92,10 +95,17 @@ fn cops(workers: usize) -> &'static cops_core::Executor<cops_core::StdPlatform> 
     let ex = cops_core::Executor::leak(4096, cops_core::StdPlatform::new());
     let forever: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     drop(
-        ex.spawn(std::future::poll_fn(|_| {
-            if forever.load(Relaxed) { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
-        }), prio(63))
-            .unwrap(),
+        ex.spawn(
+            std::future::poll_fn(|_| {
+                if forever.load(Relaxed) {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            }),
+            prio(63),
+        )
+        .unwrap(),
     );
     ex.run_until_idle();
     if workers > 1 {
@@ -104,7 +114,11 @@ fn cops(workers: usize) -> &'static cops_core::Executor<cops_core::StdPlatform> 
     ex
 }
 
-fn run_cops(ex: &'static cops_core::Executor<cops_core::StdPlatform>, batch: Batch, done: &AtomicU64) -> Duration {
+fn run_cops(
+    ex: &'static cops_core::Executor<cops_core::StdPlatform>,
+    batch: Batch,
+    done: &AtomicU64,
+) -> Duration {
     let (futs, want) = batch;
     done.store(0, Relaxed);
     let t = Instant::now();
@@ -133,7 +147,12 @@ fn run_tokio(rt: &tokio::runtime::Runtime, batch: Batch, done: &AtomicU64) -> Du
     })
 }
 
-fn run_async_executor(ex: &Arc<async_executor::Executor<'static>>, threads: usize, batch: Batch, done: &AtomicU64) -> Duration {
+fn run_async_executor(
+    ex: &Arc<async_executor::Executor<'static>>,
+    threads: usize,
+    batch: Batch,
+    done: &AtomicU64,
+) -> Duration {
     let (futs, want) = batch;
     done.store(0, Relaxed);
     let t = Instant::now();
@@ -174,7 +193,9 @@ fn workload(c: &mut Criterion, name: &str, make: fn(u64, &Arc<AtomicU64>) -> Bat
             b.iter_custom(|iters| run_cops(ex, make(iters, &done), &done))
         });
     }
-    let ct = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let ct = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     g.bench_function("tokio_ct", |b| {
         b.iter_custom(|iters| run_tokio(&ct, make(iters, &done), &done))
     });

@@ -76,7 +76,13 @@ impl CoroutineId {
 
 impl fmt::Debug for CoroutineId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cid#{}.{}@{:02x}", self.index(), self.generation(), self.salt())
+        write!(
+            f,
+            "cid#{}.{}@{:02x}",
+            self.index(),
+            self.generation(),
+            self.salt()
+        )
     }
 }
 

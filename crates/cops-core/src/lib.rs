@@ -249,9 +249,9 @@ pub use future::{CurrentId, YieldNow, current_id, yield_now};
 pub use id::{CoroutineId, CoroutineKind, Error, Priority};
 pub use platform::{NoPlatform, Platform, Worker, WorkerMailbox};
 pub use raw::CoroutineState;
+pub use spawn::{CoroutineStorage, ExecutorOps};
 #[cfg(feature = "alloc")]
 pub use spawn::{JoinError, JoinHandle, spawn_boxed};
-pub use spawn::{CoroutineStorage, ExecutorOps};
 #[cfg(not(loom))]
 #[doc(hidden)]
 pub use static_coroutine::{__CoroutineFn, __CoroutineSlot, __storage, __storage_size};

@@ -321,10 +321,14 @@ fn serve_idles_through_an_empty_executor() {
     let done = Arc::new(AtomicUsize::new(0));
     for _ in 0..3 {
         let d = done.clone();
-        exec.spawn(async move { d.fetch_add(1, SeqCst) }, p(3)).unwrap();
+        exec.spawn(async move { d.fetch_add(1, SeqCst) }, p(3))
+            .unwrap();
         let t = std::time::Instant::now();
         while exec.live() != 0 {
-            assert!(t.elapsed().as_secs() < 10, "the serving worker never ran it");
+            assert!(
+                t.elapsed().as_secs() < 10,
+                "the serving worker never ran it"
+            );
             std::thread::yield_now();
         }
         // Empty now: the server parks instead of returning.
@@ -332,7 +336,10 @@ fn serve_idles_through_an_empty_executor() {
         assert!(!server.is_finished());
     }
     assert_eq!(done.load(SeqCst), 3);
-    exec.spawn(async move { exec.platform().stop.store(true, SeqCst) }, p(0))
-        .unwrap();
+    exec.spawn(
+        async move { exec.platform().stop.store(true, SeqCst) },
+        p(0),
+    )
+    .unwrap();
     assert_eq!(server.join().unwrap(), RunExit::Yield);
 }

@@ -100,7 +100,8 @@ extern "C" fn on_signal(_: libc::c_int) {
     } else if r % 3 == 0 {
         let i = (r >> 8) as usize % WAITERS;
         let level = (r >> 20) as u8 % 63; // waiters stay above the spinners
-        exec.set_priority(id(i), Priority::new(level).unwrap()).unwrap();
+        exec.set_priority(id(i), Priority::new(level).unwrap())
+            .unwrap();
         MOVED.fetch_add(1, SeqCst);
     } else {
         let i = (r >> 8) as usize % WAITERS;
@@ -145,7 +146,11 @@ fn signal_handlers_wake_cancel_and_reprioritise_while_workers_run() {
                     if FLAG[i].swap(false, SeqCst) {
                         CONSUMED.fetch_add(1, SeqCst);
                     }
-                    if STOP.load(SeqCst) { Poll::Ready(()) } else { Poll::Pending }
+                    if STOP.load(SeqCst) {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
                 }),
                 Priority::new((i % 60) as u8).unwrap(),
             )
@@ -168,7 +173,9 @@ fn signal_handlers_wake_cancel_and_reprioritise_while_workers_run() {
     }
     let targets: Vec<_> = (0..TARGETS)
         .map(|i| {
-            let h = exec.spawn(poll_fn(|_| Poll::<()>::Pending), lowest).unwrap();
+            let h = exec
+                .spawn(poll_fn(|_| Poll::<()>::Pending), lowest)
+                .unwrap();
             IDS[WAITERS + SPINNERS + i].store(h.id().to_raw(), SeqCst);
             h
         })
@@ -184,8 +191,14 @@ fn signal_handlers_wake_cancel_and_reprioritise_while_workers_run() {
         assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
     }
     exec.alloc_cpu(2).unwrap();
-    let workers: Vec<libc::pthread_t> =
-        exec.platform().threads.lock().unwrap().iter().map(|(t, _)| *t).collect();
+    let workers: Vec<libc::pthread_t> = exec
+        .platform()
+        .threads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
 
     let start = Instant::now();
     let mut sent = 0usize;
@@ -201,16 +214,19 @@ fn signal_handlers_wake_cancel_and_reprioritise_while_workers_run() {
     let deadline = Instant::now() + Duration::from_secs(20);
     // (Signals sent while one is pending merge: `HANDLED` ≤ `sent`.)
     std::thread::sleep(Duration::from_millis(10));
-    wait_until(deadline, "a wake from a handler was lost (or a handler hung)", || {
-        CONSUMED.load(SeqCst) == RAISED.load(SeqCst)
-    });
+    wait_until(
+        deadline,
+        "a wake from a handler was lost (or a handler hung)",
+        || CONSUMED.load(SeqCst) == RAISED.load(SeqCst),
+    );
     // Finish: cancel the targets the handler did not reach, stop everyone.
     for i in CANCELLED.load(SeqCst).min(TARGETS)..TARGETS {
         exec.cancel(targets[i].id()).unwrap();
     }
     STOP.store(true, SeqCst);
     for i in 0..WAITERS {
-        exec.wake(CoroutineId::from_raw(IDS[i].load(SeqCst))).unwrap();
+        exec.wake(CoroutineId::from_raw(IDS[i].load(SeqCst)))
+            .unwrap();
     }
     wait_until(deadline, "workers did not finish", || exec.live() == 0);
     for (_, t) in exec.platform().threads.lock().unwrap().drain(..) {

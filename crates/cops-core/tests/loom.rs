@@ -274,7 +274,10 @@ fn wake_vs_complete() {
         let woke = waker_side.join().unwrap();
         exec.run_until_idle();
 
-        assert!(matches!(step.outcome, Outcome::Completed | Outcome::Cancelled));
+        assert!(matches!(
+            step.outcome,
+            Outcome::Completed | Outcome::Cancelled
+        ));
         assert!(
             matches!(woke, Ok(()) | Err(Error::Finished) | Err(Error::Stale)),
             "{woke:?}"
@@ -398,12 +401,16 @@ fn spawn_and_set_priority_vs_pick() {
             let id = exec.spawn(fut, prio(5)).unwrap().id();
             // May already have run: then it answers Finished or Stale.
             let r = exec.set_priority(moved, prio(1));
-            assert!(matches!(r, Ok(()) | Err(Error::Finished) | Err(Error::Stale)));
+            assert!(matches!(
+                r,
+                Ok(()) | Err(Error::Finished) | Err(Error::Stale)
+            ));
             (id, probe)
         });
         let first = exec.poll_next().map(|s| (s.id, s.priority));
         let (spawned, probe) = other.join().unwrap();
-        let rest: Vec<_> = std::iter::from_fn(|| exec.poll_next().map(|s| (s.id, s.priority))).collect();
+        let rest: Vec<_> =
+            std::iter::from_fn(|| exec.poll_next().map(|s| (s.id, s.priority))).collect();
         assert_eq!(exec.live(), 0);
         assert_eq!(probe.polls.load(SeqCst), 1);
         assert_eq!(moved_probe.polls.load(SeqCst), 1);

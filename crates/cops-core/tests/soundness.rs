@@ -78,7 +78,11 @@ fn a_saturated_waker_count_leaks_the_slot_instead_of_carrying() {
     exec.run_until_idle();
     drop(std::mem::take(&mut *wakers.lock().unwrap()));
     assert_eq!(exec.live(), 0);
-    assert_eq!(exec.cancel(first), Err(Error::Finished), "still the same occupant");
+    assert_eq!(
+        exec.cancel(first),
+        Err(Error::Finished),
+        "still the same occupant"
+    );
     assert_eq!(
         exec.spawn(async {}, p(0)).err(),
         Some(Error::NoSlot),
@@ -116,7 +120,9 @@ impl Drop for PanicOnDrop {
 fn a_panicking_coroutine_releases_its_slot() {
     quiet_panics();
     let exec = Executor::leak(2, NoPlatform);
-    let in_poll = exec.spawn(async { panic!("test panic in poll") }, p(1)).unwrap();
+    let in_poll = exec
+        .spawn(async { panic!("test panic in poll") }, p(1))
+        .unwrap();
     let in_drop = exec
         .spawn(
             async {
@@ -138,7 +144,10 @@ fn a_panicking_coroutine_releases_its_slot() {
         .collect();
     assert_eq!(
         results,
-        [Some(Err(JoinError::Panicked)), Some(Err(JoinError::Panicked))]
+        [
+            Some(Err(JoinError::Panicked)),
+            Some(Err(JoinError::Panicked))
+        ]
     );
     // Both slots are free again and the executor works.
     let a = exec.spawn(async { 1 }, p(0)).unwrap();
@@ -177,7 +186,11 @@ fn workers_survive_panicking_coroutines() {
     assert_eq!(done.load(SeqCst), N - N / 3);
     assert_eq!(exec.live(), 0);
     for (i, mut h) in handles.into_iter().enumerate() {
-        let want = if i % 3 == 0 { Err(JoinError::Panicked) } else { Ok(()) };
+        let want = if i % 3 == 0 {
+            Err(JoinError::Panicked)
+        } else {
+            Ok(())
+        };
         assert_eq!(h.try_take(), Some(want), "coroutine {i}");
     }
 }
@@ -274,7 +287,9 @@ fn a_nested_poll_restores_the_outer_current_id() {
                 let me = exec.current_id();
                 exec.spawn(async {}, p(9)).unwrap();
                 let inner = exec.poll_next().expect("the inner coroutine runs");
-                s.lock().unwrap().push((me, inner.outcome, exec.current_id()));
+                s.lock()
+                    .unwrap()
+                    .push((me, inner.outcome, exec.current_id()));
             },
             p(1),
         )
@@ -298,8 +313,11 @@ fn std_platform_default_numbers_workers_from_one() {
     assert_eq!(exec.platform().published(), (None, 0));
     let cpu = Arc::new(AtomicUsize::new(usize::MAX));
     let c = cpu.clone();
-    exec.spawn(async move { c.store(exec.platform().cpu_id(), SeqCst) }, p(0))
-        .unwrap();
+    exec.spawn(
+        async move { c.store(exec.platform().cpu_id(), SeqCst) },
+        p(0),
+    )
+    .unwrap();
     exec.alloc_cpu(1).unwrap();
     exec.platform().join_workers();
     assert_eq!(cpu.load(SeqCst), 1);
@@ -323,7 +341,9 @@ fn alloc_cpu_past_the_limit_starts_no_thread() {
 #[test]
 fn two_executors_keep_their_wakeups_apart() {
     let flags: Vec<Arc<AtomicBool>> = (0..2).map(|_| Arc::default()).collect();
-    let execs: Vec<_> = (0..2).map(|_| Executor::leak(2, StdPlatform::new())).collect();
+    let execs: Vec<_> = (0..2)
+        .map(|_| Executor::leak(2, StdPlatform::new()))
+        .collect();
     let ids: Vec<_> = execs
         .iter()
         .zip(&flags)

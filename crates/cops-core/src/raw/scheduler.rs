@@ -352,7 +352,11 @@ impl Scheduler {
     /// Push `index` on the wake (`shift` 0) or move (`shift` 32) inbox.
     fn push_inbox(&self, shift: u32, index: u32) {
         let slot = &self.slots[index as usize];
-        let next = if shift == 0 { &slot.next } else { &slot.move_next };
+        let next = if shift == 0 {
+            &slot.next
+        } else {
+            &slot.move_next
+        };
         let mut cur = self.inbox.load(Relaxed);
         loop {
             next.store((cur >> shift) as u32, Relaxed);
@@ -671,6 +675,8 @@ impl Scheduler {
     /// Test hook: put slot `index`'s next generation at `generation`.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn force_generation(&self, index: u32, generation: u64) {
-        self.slots[index as usize].state.force_generation(generation);
+        self.slots[index as usize]
+            .state
+            .force_generation(generation);
     }
 }
