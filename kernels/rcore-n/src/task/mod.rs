@@ -78,7 +78,10 @@ pub fn view_pages() -> (usize, usize) {
 /// ready at all). Ignored if the pid has passed to another process.
 pub fn view_changed(pid: usize, serial: usize, prio: Option<Priority>) {
     let _g = VIEW_LOCK.lock();
-    if VIEW_OWNERS.get(pid).is_none_or(|o| o.load(Relaxed) != serial) {
+    if VIEW_OWNERS
+        .get(pid)
+        .is_none_or(|o| o.load(Relaxed) != serial)
+    {
         return;
     }
     if let Ok(Some(_)) = VIEW.0.update(pid as u16, prio) {

@@ -33,9 +33,9 @@ use rcore_n_abi::{Errno, MAX_THREADS};
 use super::quota::{Charge, Quota};
 use super::view_changed;
 use super::wait::WaitQueue;
-use crate::syscall::{Done, SyscallFuture};
 use crate::fs::FdTable;
 use crate::mm::space::UserSpace;
+use crate::syscall::{Done, SyscallFuture};
 use crate::trap::UserContext;
 
 /// Process ids are view space ids: `1..MAX_PIDS`.
@@ -182,7 +182,9 @@ pub fn spawn(
     // dead process with the same pid may still be finishing on another hart).
     super::claim_view(pid, serial);
     SPAWNED.fetch_add(1, Relaxed);
-    let t = p.reserve_thread(0, UserContext::new(entry, sp, 0, 0)).ok_or(Errno::Again)?;
+    let t = p
+        .reserve_thread(0, UserContext::new(entry, sp, 0, 0))
+        .ok_or(Errno::Again)?;
     p.make_ready(t);
     Ok(p)
 }
@@ -328,7 +330,11 @@ impl Process {
         let kt = self.kernel_threads.load(Relaxed);
         let stack = if kt { super::kthread::STACK_SIZE } else { 0 };
         let charge = self.quota.charge(1, stack)?;
-        let call = if kt { super::kthread::spawn(call)? } else { call };
+        let call = if kt {
+            super::kthread::spawn(call)?
+        } else {
+            call
+        };
         Ok(Served {
             proc: self.clone(),
             call,
@@ -393,7 +399,11 @@ impl Process {
             for pid in zombies {
                 procs.remove(&pid);
             }
-            if self.orphan.load(Relaxed) && procs.get(&self.pid).is_some_and(|p| p.serial == self.serial) {
+            if self.orphan.load(Relaxed)
+                && procs
+                    .get(&self.pid)
+                    .is_some_and(|p| p.serial == self.serial)
+            {
                 procs.remove(&self.pid);
             }
         }

@@ -76,7 +76,11 @@ fn nasty(r: &mut Rng) -> usize {
 /// A descriptor argument: mostly small, never the report pipe, never the
 /// console (fuzzed writes would flood the log).
 fn fd(r: &mut Rng) -> usize {
-    let f = if r.below(2) == 0 { r.below(10) } else { nasty(r) };
+    let f = if r.below(2) == 0 {
+        r.below(10)
+    } else {
+        nasty(r)
+    };
     match f {
         1 | 2 | REPORT_FD => 7,
         f => f,
@@ -142,7 +146,13 @@ fn args(r: &mut Rng, n: usize) -> [usize; 3] {
 }
 
 /// Calls that may wait for a long time in their blocking form.
-const MAY_WAIT: [usize; 5] = [nr::READ, nr::SLEEP, nr::WAITPID, nr::THREAD_JOIN, nr::UINTR_WAIT];
+const MAY_WAIT: [usize; 5] = [
+    nr::READ,
+    nr::SLEEP,
+    nr::WAITPID,
+    nr::THREAD_JOIN,
+    nr::UINTR_WAIT,
+];
 
 /// One random call; returns after it returned (or was refused).
 fn one_call(r: &mut Rng) {
@@ -154,12 +164,17 @@ fn one_call(r: &mut Rng) {
     }
     if n == nr::ASYNC {
         let inner = inner.unwrap_or_else(|| {
-            if r.below(4) == 0 { nasty(r) } else { NUMBERS[r.below(NUMBERS.len() as u64)] }
+            if r.below(4) == 0 {
+                nasty(r)
+            } else {
+                NUMBERS[r.below(NUMBERS.len() as u64)]
+            }
         });
         let [a0, a1, a2] = args(r, inner);
         let slot = if r.below(3) != 0 {
             let s = &SLOTS[r.below(16)];
-            s.state.store(AsyncSlot::WAITING, core::sync::atomic::Ordering::Relaxed);
+            s.state
+                .store(AsyncSlot::WAITING, core::sync::atomic::Ordering::Relaxed);
             s as *const _ as usize
         } else {
             nasty(r)
@@ -189,7 +204,10 @@ async fn main() -> i32 {
     if syscall::read(3, &mut p) != Ok(16) {
         // Started by another fuzz_child's fuzzed spawn (its name was found
         // in memory): fd 3 is not test_fuzz's parameter pipe.
-        println!("[fuzz_child {}] no parameters on fd 3: not started by test_fuzz", syscall::getpid());
+        println!(
+            "[fuzz_child {}] no parameters on fd 3: not started by test_fuzz",
+            syscall::getpid()
+        );
         return 1;
     }
     for fd in [3, 4, 5] {

@@ -54,10 +54,20 @@ fn flood_writes() -> (usize, Errno) {
     let mut slots = Vec::new();
     loop {
         let slot = alloc::boxed::Box::leak(alloc::boxed::Box::new(rcore_n_abi::AsyncSlot::new()));
-        slot.state.store(rcore_n_abi::AsyncSlot::WAITING, core::sync::atomic::Ordering::Relaxed);
+        slot.state.store(
+            rcore_n_abi::AsyncSlot::WAITING,
+            core::sync::atomic::Ordering::Relaxed,
+        );
         let r = syscall::raw6(
             nr::ASYNC,
-            [nr::WRITE, 6, BUF.as_ptr() as usize, BUF.len(), slot as *const _ as usize, 0],
+            [
+                nr::WRITE,
+                6,
+                BUF.as_ptr() as usize,
+                BUF.len(),
+                slot as *const _ as usize,
+                0,
+            ],
         );
         match Errno::from_ret(r) {
             Some(Errno::InProgress) => slots.push(slot),
@@ -123,8 +133,14 @@ async fn main() -> i32 {
         5 => {
             let (n, e) = flood_writes();
             let bytes = syscall::kstat(stat::CALL_BYTES).unwrap();
-            println!("[leaky_child {}] {n} async 64 KiB writes taken, then {e:?} ({bytes} bytes charged)", syscall::getpid());
-            assert!(matches!(e, Errno::Again | Errno::NoMem), "refused with {e:?}");
+            println!(
+                "[leaky_child {}] {n} async 64 KiB writes taken, then {e:?} ({bytes} bytes charged)",
+                syscall::getpid()
+            );
+            assert!(
+                matches!(e, Errno::Again | Errno::NoMem),
+                "refused with {e:?}"
+            );
             syscall::sleep(1_000_000_000);
             return (e == Errno::NoMem) as i32;
         }
@@ -133,17 +149,30 @@ async fn main() -> i32 {
             syscall::kernel_threads(true).unwrap();
             let mut n = 0;
             let e = loop {
-                let slot = alloc::boxed::Box::leak(alloc::boxed::Box::new(rcore_n_abi::AsyncSlot::new()));
-                slot.state.store(rcore_n_abi::AsyncSlot::WAITING, core::sync::atomic::Ordering::Relaxed);
-                let r = syscall::raw6(nr::ASYNC, [nr::SLEEP, usize::MAX, 0, 0, slot as *const _ as usize, 0]);
+                let slot =
+                    alloc::boxed::Box::leak(alloc::boxed::Box::new(rcore_n_abi::AsyncSlot::new()));
+                slot.state.store(
+                    rcore_n_abi::AsyncSlot::WAITING,
+                    core::sync::atomic::Ordering::Relaxed,
+                );
+                let r = syscall::raw6(
+                    nr::ASYNC,
+                    [nr::SLEEP, usize::MAX, 0, 0, slot as *const _ as usize, 0],
+                );
                 match Errno::from_ret(r) {
                     Some(Errno::InProgress) => n += 1,
                     Some(e) => break e,
                     None => panic!("an async sleep returned {r}"),
                 }
             };
-            println!("[leaky_child {}] {n} async sleeps on kernel threads taken, then {e:?}", syscall::getpid());
-            assert!(matches!(e, Errno::Again | Errno::NoMem), "refused with {e:?}");
+            println!(
+                "[leaky_child {}] {n} async sleeps on kernel threads taken, then {e:?}",
+                syscall::getpid()
+            );
+            assert!(
+                matches!(e, Errno::Again | Errno::NoMem),
+                "refused with {e:?}"
+            );
         }
         m => panic!("unknown mode {m}"),
     }

@@ -20,7 +20,10 @@ async fn main() -> i32 {
     syscall::write(6, &[1]).unwrap();
     let _go = read_usize(7); // the victim has exited by now
     let reaped = syscall::waitpid(Some(victim));
-    println!("pid {} (recycled): set_priority(victim {victim}) = {prio:?}, waitpid = {reaped:?}", syscall::getpid());
+    println!(
+        "pid {} (recycled): set_priority(victim {victim}) = {prio:?}, waitpid = {reaped:?}",
+        syscall::getpid()
+    );
     if !matches!(prio, Err(Errno::Perm | Errno::Srch)) {
         return 1;
     }

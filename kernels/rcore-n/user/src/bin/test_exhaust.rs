@@ -49,9 +49,8 @@ fn release(pids: Vec<usize>) {
 }
 
 fn settled(when: &str) {
-    let stats = || {
-        [stat::CALLS, stat::CALL_BYTES, stat::PROCESSES].map(|s| syscall::kstat(s).unwrap())
-    };
+    let stats =
+        || [stat::CALLS, stat::CALL_BYTES, stat::PROCESSES].map(|s| syscall::kstat(s).unwrap());
     let mut now = stats();
     for _ in 0..200 {
         if now == [1, 0, 1] {
@@ -61,7 +60,10 @@ fn settled(when: &str) {
         now = stats();
     }
     // (calls, bytes, processes): none left but ours.
-    assert!(now[1] == 0 && now[2] == 1 && now[0] <= 1, "{when}: left {now:?}");
+    assert!(
+        now[1] == 0 && now[2] == 1 && now[0] <= 1,
+        "{when}: left {now:?}"
+    );
 }
 
 fn sleeper(_: usize) -> i32 {
@@ -87,13 +89,19 @@ async fn main() -> i32 {
     let bytes = syscall::kstat(stat::CALL_BYTES).unwrap();
     println!("11 processes flooding: {bytes} bytes of kernel buffers charged");
     // At most the 6 MiB pool plus each process's own 32 KiB.
-    assert!(bytes <= (6 << 20) + 12 * (32 << 10), "past the kernel-wide pool");
+    assert!(
+        bytes <= (6 << 20) + 12 * (32 << 10),
+        "past the kernel-wide pool"
+    );
     healthy("eleven processes holding write buffers");
     // Exit code 1: refused by the kernel-wide pool (-ENOMEM), 0: by its quota.
     let mut by_pool = 0;
     for pid in one.into_iter().chain(many) {
         let (p, code) = syscall::waitpid(Some(pid)).unwrap();
-        assert!(p == pid && (code == 0 || code == 1), "child {pid} exited with {code}");
+        assert!(
+            p == pid && (code == 0 || code == 1),
+            "child {pid} exited with {code}"
+        );
         by_pool += code;
     }
     println!("{by_pool} of 11 flooding processes refused by the kernel-wide pool (-ENOMEM)");
@@ -114,7 +122,10 @@ async fn main() -> i32 {
         }
     };
     println!("thread bomb: {} threads, then {err:?}", threads.len());
-    assert!(matches!(err, Errno::Again | Errno::NoMem), "thread bomb: {err:?}");
+    assert!(
+        matches!(err, Errno::Again | Errno::NoMem),
+        "thread bomb: {err:?}"
+    );
     for t in threads {
         assert_eq!(syscall::thread_join(t), Ok(0));
     }
@@ -128,7 +139,10 @@ async fn main() -> i32 {
         }
     };
     println!("process bomb: {} processes, then {err:?}", kids.len());
-    assert!(matches!(err, Errno::Again | Errno::NoMem), "process bomb: {err:?}");
+    assert!(
+        matches!(err, Errno::Again | Errno::NoMem),
+        "process bomb: {err:?}"
+    );
     release(kids);
     healthy("after the process bomb");
     settled("process bomb");

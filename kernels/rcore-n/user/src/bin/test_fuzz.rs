@@ -33,7 +33,9 @@ async fn main() -> i32 {
         |_| syscall::ticks().wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16,
         |s| s as u64,
     );
-    println!("fuzz: seed {seed}, {calls} calls (rerun: cargo xtask fuzz --calls {calls} --seed {seed})");
+    println!(
+        "fuzz: seed {seed}, {calls} calls (rerun: cargo xtask fuzz --calls {calls} --seed {seed})"
+    );
     // (3, 4): each child's seed and length; (5, 6): progress reports.
     assert_eq!(syscall::pipe(), Ok((3, 4)));
     assert_eq!(syscall::pipe(), Ok((5, 6)));
@@ -47,7 +49,9 @@ async fn main() -> i32 {
         while live < WORKERS && reported < calls {
             let n = PER_CHILD;
             let mut p = [0u8; 16];
-            p[..8].copy_from_slice(&(seed ^ (children as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)).to_le_bytes());
+            p[..8].copy_from_slice(
+                &(seed ^ (children as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)).to_le_bytes(),
+            );
             p[8..].copy_from_slice(&(n as u64).to_le_bytes());
             match syscall::spawn("fuzz_child", 20 + (children % 8) as u8) {
                 Ok(_) => {
@@ -90,7 +94,10 @@ async fn main() -> i32 {
     // The kernel is healthy: nothing left of the children, the view empty.
     assert_eq!(settle(stat::PROCESSES, 1), 1, "processes left behind");
     assert_eq!(settle(stat::CALLS, 0), 0, "calls left in flight");
-    assert!(global_highest().is_none(), "the view holds a process that is gone");
+    assert!(
+        global_highest().is_none(),
+        "the view holds a process that is gone"
+    );
     let pid = syscall::spawn("exit_child", 20).unwrap();
     assert_eq!(syscall::waitpid(Some(pid)), Ok((pid, 7)));
     let (r, w) = syscall::pipe().unwrap();

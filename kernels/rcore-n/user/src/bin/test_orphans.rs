@@ -31,7 +31,11 @@ async fn main() -> i32 {
     }
     println!("{ROUNDS} orphans later the kernel holds {left:?} processes");
     assert_eq!(left, Ok(1), "orphans were not reaped");
-    assert_eq!(syscall::waitpid(None), Err(Errno::Child), "an orphan was given to us");
+    assert_eq!(
+        syscall::waitpid(None),
+        Err(Errno::Child),
+        "an orphan was given to us"
+    );
     println!("TEST test_orphans PASS");
     0
 }

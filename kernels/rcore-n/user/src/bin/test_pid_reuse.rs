@@ -32,7 +32,10 @@ async fn main() -> i32 {
         syscall::sleep(20_000_000);
         syscall::write(8, &0usize.to_le_bytes()).unwrap();
         let (_, code) = syscall::waitpid(Some(thief)).unwrap();
-        assert_eq!(code, 0, "round {round}: the recycled pid acted as the parent");
+        assert_eq!(
+            code, 0,
+            "round {round}: the recycled pid acted as the parent"
+        );
     }
     println!("TEST test_pid_reuse PASS");
     0

@@ -79,7 +79,14 @@ async fn main() -> i32 {
         baseline = counters();
     }
     assert!(quiet(&baseline), "the warm-up left {baseline:?}");
-    println!("baseline: {:?}", COUNTERS.iter().zip(baseline).map(|((n, _), v)| (*n, v)).collect::<alloc::vec::Vec<_>>());
+    println!(
+        "baseline: {:?}",
+        COUNTERS
+            .iter()
+            .zip(baseline)
+            .map(|((n, _), v)| (*n, v))
+            .collect::<alloc::vec::Vec<_>>()
+    );
     for (mode, what) in MODES.iter().enumerate() {
         let gens = if mode == 4 { 20 } else { 4 };
         let mut now = baseline;
@@ -93,7 +100,10 @@ async fn main() -> i32 {
         }
         for (i, (name, _)) in COUNTERS.iter().enumerate() {
             if now[i] != baseline[i] {
-                println!("{what}: {name} {} -> {} after {gens} generations", baseline[i], now[i]);
+                println!(
+                    "{what}: {name} {} -> {} after {gens} generations",
+                    baseline[i], now[i]
+                );
             }
         }
         assert_eq!(now, baseline, "{what}: not everything was reclaimed");

@@ -52,8 +52,7 @@ fn creator(me: usize) -> i32 {
 }
 
 async fn main() -> i32 {
-    let tids: [usize; CREATORS] =
-        core::array::from_fn(|i| spawn_thread(creator, i + 1).unwrap());
+    let tids: [usize; CREATORS] = core::array::from_fn(|i| spawn_thread(creator, i + 1).unwrap());
     for t in tids {
         assert_eq!(syscall::thread_join(t), Ok(0));
     }
