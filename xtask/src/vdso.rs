@@ -6,34 +6,20 @@ use std::path::PathBuf;
 use crate::report::Report;
 use crate::tools::{self, RISCV_TARGET, cargo, root};
 
-const MANIFEST: &str = "crates/cops-vdso/image/Cargo.toml";
+const IMAGE_DIR: &str = "crates/cops-vdso/image";
 const HOST_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// Build the image for `target`; returns its path.
+/// Build the image for `target`; returns its path. The compile and link
+/// flags live in `crates/cops-vdso/image/.cargo/config.toml` (cops-vdso's
+/// host test builds the image the same way when no path is given to it).
 pub fn build_image(target: &str) -> Result<PathBuf, String> {
-    let mut flags = String::from("-C relocation-model=pie");
-    if target == HOST_TARGET {
-        let script = root().join("crates/cops-vdso/image/host.ld");
-        flags += &format!(
-            " -C link-arg=-nostartfiles -C link-arg=-nostdlib -C link-arg=-static-pie \
-             -C link-arg=-Wl,-z,separate-code,-z,relro,-z,now,--no-eh-frame-hdr -C link-arg=-Wl,-T,{}",
-            script.display()
-        );
-    } else {
-        flags += " -C link-arg=-pie -C link-arg=--no-dynamic-linker -C link-arg=-zseparate-code -C link-arg=-zrelro -C link-arg=-znow";
-    }
     let mut c = cargo();
-    c.args([
-        "build",
-        "--release",
-        "--manifest-path",
-        MANIFEST,
-        "--target",
-        target,
-        "--target-dir",
-        "target/vdso",
-    ])
-    .env("RUSTFLAGS", flags);
+    c.current_dir(root().join(IMAGE_DIR))
+        .args(["build", "--release", "--target", target, "--target-dir"])
+        .arg(root().join("target/vdso"))
+        // Either would replace the config's flags.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
     tools::run(&mut c)?;
     Ok(root()
         .join("target/vdso")

@@ -1,11 +1,15 @@
 //! The host build of the image, loaded for real: at two different addresses
 //! (position independence), in a forked child, and refused when its table
-//! or its segments are wrong. `cargo xtask test` builds the image and sets
-//! `COPS_VDSO_HOST_IMAGE`; by hand:
-//! `cargo xtask vdso-image && COPS_VDSO_HOST_IMAGE=target/vdso/x86_64-unknown-linux-gnu/release/cops-vdso-image cargo test -p cops-vdso`
+//! or its segments are wrong. The image is the file `COPS_VDSO_HOST_IMAGE`
+//! names (`cargo xtask test` builds it and sets that); without the variable
+//! this test builds it itself, exactly as `cargo xtask vdso-image` does
+//! (`crates/cops-vdso/image`, flags from its `.cargo/config.toml`, into
+//! `target/vdso`), so a plain `cargo test` works on a fresh clone.
 #![cfg(all(target_os = "linux", target_arch = "x86_64", not(miri)))]
 
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use cops_core::{Error, ExecutorOps, Priority};
 use cops_vdso::abi::{AbiError, VERSION, VdsoPlatform, VdsoTable};
@@ -14,10 +18,41 @@ use cops_vdso::host;
 use cops_vdso::loader::{Image, LoadError};
 
 fn image_bytes() -> Vec<u8> {
-    let path = std::env::var("COPS_VDSO_HOST_IMAGE").expect(
-        "COPS_VDSO_HOST_IMAGE is not set: run `cargo xtask test` (it builds the host image first)",
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    let path = PATH.get_or_init(|| match std::env::var_os("COPS_VDSO_HOST_IMAGE") {
+        Some(path) => path.into(),
+        None => build_host_image(),
+    });
+    std::fs::read(path)
+        .unwrap_or_else(|e| panic!("cannot read the host image {}: {e}", path.display()))
+}
+
+/// `cargo build` of the image crate for this host, into the workspace's
+/// `target/vdso`; once per test process. A failed build fails the tests.
+fn build_host_image() -> PathBuf {
+    let image_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("image");
+    let target_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vdso");
+    const TARGET: &str = "x86_64-unknown-linux-gnu";
+    eprintln!(
+        "COPS_VDSO_HOST_IMAGE is not set: building the host image into {}",
+        target_dir.display()
     );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read the host image {path}: {e}"))
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(&image_dir) // its .cargo/config.toml has the flags
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS") // either would replace the config's flags
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .expect("cannot run cargo to build the host image");
+    assert!(
+        out.status.success(),
+        "building the host image failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target_dir.join(TARGET).join("release/cops-vdso-image")
 }
 
 static PLATFORM: VdsoPlatform = VdsoPlatform::SINGLE_CPU;
