@@ -263,21 +263,31 @@ impl Scheduler {
     }
 
     /// Link `index` (spawned, woken, cancelled or re-queued) at its level,
-    /// without ever waiting for the lock (see the module docs).
+    /// without ever waiting for the lock (see the module docs), and release
+    /// a parked worker for what was linked.
     fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
-        let linked = match self.ready.try_lock() {
+        self.link_ready(platform, index, true);
+    }
+
+    /// `make_ready`; with `notify_for_index` false, a parked worker is
+    /// released only for *other* slots linked on the way (one
+    /// read-modify-write less): for a coroutine re-queued by its own poll,
+    /// which the polling CPU's next pick takes anyway.
+    fn link_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32, notify_for_index: bool) {
+        let notify = match self.ready.try_lock() {
             Some(mut q) => {
-                self.drain(&mut q);
+                let drained = self.drain(&mut q);
                 Self::link(&mut q, self.slots, index);
-                self.unlock(platform, q);
-                true
+                self.unlock(platform, q) | drained | notify_for_index
             }
             None => {
                 self.push_inbox(0, index);
+                // Whoever holds the lock links it and releases a worker;
+                // if we took the lock over, we did (ours or others).
                 self.take_over(platform)
             }
         };
-        self.notify_if(platform, linked);
+        self.notify_if(platform, notify);
     }
 
     /// Move a queued `index` to its (new) level, without waiting for the lock.
@@ -614,10 +624,12 @@ impl Scheduler {
     }
 
     /// Record `id` as the coroutine polled on `cpu`; returns the previous
-    /// entry (a nested poll restores it).
+    /// entry (a nested poll restores it). Only `cpu` itself writes its
+    /// entry, so a load and a store do (no read-modify-write).
     pub(crate) fn swap_current(&self, cpu: usize, id: Option<CoroutineId>) -> Option<CoroutineId> {
-        let raw = id.map_or(u64::MAX, CoroutineId::to_raw);
-        let prev = self.current.get(cpu)?.swap(raw, AcqRel);
+        let entry = self.current.get(cpu)?;
+        let prev = entry.load(Relaxed);
+        entry.store(id.map_or(u64::MAX, CoroutineId::to_raw), Release);
         (prev != u64::MAX).then(|| CoroutineId::from_raw(prev))
     }
 
@@ -627,7 +639,8 @@ impl Scheduler {
     /// The caller picked `index` and has not ended that poll.
     pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
         if self.slots[index as usize].state.end_poll_pending() == AfterPending::Requeue {
-            self.make_ready(platform, index);
+            // The polling CPU picks again next: no parked worker is needed.
+            self.link_ready(platform, index, false);
         }
     }
 
