@@ -14,6 +14,7 @@
 mod arceos;
 mod bench;
 mod minimal_kernel;
+mod published;
 mod rcore;
 mod report;
 mod steps;

@@ -10,6 +10,7 @@ use crate::tools::{self, RISCV_TARGET, cargo};
 pub fn all_tests(report: &mut Report, _args: &[String]) {
     host_tests(report);
     no_std_builds(report);
+    crate::published::test(report);
     crate::minimal_kernel::test(report);
     loom(report);
     miri(report);

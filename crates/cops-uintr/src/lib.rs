@@ -85,6 +85,9 @@
 //! assert_eq!(*sink.1.borrow(), 1);
 //! ```
 #![no_std]
+// docs.rs (and `RUSTDOCFLAGS="--cfg docsrs" cargo +nightly doc`) marks every
+// item that needs a feature on the rendered page.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod handler;
@@ -121,3 +124,9 @@ pub mod host;
 mod glue;
 #[cfg(feature = "cops-core")]
 pub use glue::ExecutorSink;
+
+/// The README's example, compiled and run by `cargo test --doc` (not under
+/// `--cfg loom`, whose atomics work only inside a model).
+#[cfg(all(doctest, not(loom)))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -27,6 +27,9 @@
 //! - [`host`] (feature `host`, Linux): map an image into this process with
 //!   `mmap`, as a kernel would map it into an address space (tests, benches).
 #![cfg_attr(not(any(test, feature = "host")), no_std)]
+// docs.rs (and `RUSTDOCFLAGS="--cfg docsrs" cargo +nightly doc`) marks every
+// item that needs a feature on the rendered page.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![allow(missing_docs)] // the ABI structs are documented at the type level
 
@@ -42,3 +45,8 @@ pub mod host;
 pub mod image;
 #[cfg(feature = "loader")]
 pub mod loader;
+
+/// The README's examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
