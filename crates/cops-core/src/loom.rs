@@ -34,14 +34,20 @@ impl<T> UnsafeCell<T> {
     }
 }
 
+/// Inside a spin loop: a CPU hint normally; under loom, a yield, so the
+/// model lets the thread we wait for run.
+#[inline(always)]
+pub(crate) fn spin_loop() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+}
+
 /// A mutual-exclusion lock: `spin::Mutex` on targets, loom's mutex when
 /// model checking (a spinning lock would never let loom make progress).
 #[cfg(not(loom))]
 pub(crate) type Mutex<T> = spin::Mutex<T>;
-#[cfg(not(loom))]
-pub(crate) type MutexGuard<'a, T> = spin::MutexGuard<'a, T>;
-#[cfg(loom)]
-pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
 
 #[cfg(loom)]
 pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
@@ -53,8 +59,5 @@ impl<T> Mutex<T> {
     }
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
         self.0.lock().unwrap()
-    }
-    pub(crate) fn try_lock(&self) -> Option<loom::sync::MutexGuard<'_, T>> {
-        self.0.try_lock().ok()
     }
 }

@@ -7,29 +7,29 @@
 //! ## The ready lock and interrupt handlers
 //!
 //! The per-level FIFOs sit behind one spin lock, but nothing that a wake can
-//! reach ever *waits* for it: making a slot ready (wake, cancel, spawn, a
-//! re-queue after a poll) or moving it (`set_priority`) tries the lock once;
-//! if someone holds it (another CPU, or the very code this interrupt
-//! handler interrupted), the slot index is pushed on a lock-free inbox
-//! instead, and the holder links it before it lets go:
+//! reach ever *waits* for it. The lock and a lock-free wake inbox share one
+//! atomic word, so making a slot ready (wake, cancel, spawn, a re-queue
+//! after a poll) is one CAS that either takes the free lock or, if someone
+//! holds it (another CPU, or the very code this interrupt handler
+//! interrupted), pushes the slot index on the inbox for the holder. Letting
+//! go is one CAS too, which fails if anything was pushed meanwhile: the
+//! holder links it first. `set_priority` does the same with a move stack
+//! and a flag in the word.
 //!
 //! ```text
-//!  wake / cancel / spawn ──try_lock ok──► link at its level ──┐
-//!        │                                                    ├─► unlock, then
-//!        └─ busy ─► push index on inbox (CAS) ◄── holder ─────┘   re-check inbox (RMW)
-//!                                           drains before unlock
+//!  lock word:  [ inbox head (32) | ... | MOVES | LOCKED ]
+//!
+//!  wake / cancel / spawn ──CAS: free → LOCKED──► link at its level ──┐
+//!        │                                                          ├─► CAS: → unlocked
+//!        └─ CAS: held → push index ──► holder links it ◄─ fails ────┘   (only if inbox empty)
 //! ```
 //!
 //! Only [`Scheduler::pick`] (the worker side) spins on the lock, and it is
-//! never called from an interrupt handler. The holder's re-check is a
-//! read-modify-write of the inbox word, so it is ordered against every
-//! pusher's CAS: either the holder sees the index, or the pusher's
-//! `try_lock` runs after the unlock and takes the lock itself.
+//! never called from an interrupt handler.
 
 use super::state::{self, AfterPending, Cancel, StateWord, Wake};
 use crate::loom::{
-    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering::*,
-    UnsafeCell,
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::*, UnsafeCell,
 };
 use crate::ready::{LinkTable, Links, NIL, ReadyQueues, highest_in};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority};
@@ -135,21 +135,33 @@ pub(crate) struct Picked {
     pub(crate) cancelled: bool,
 }
 
-/// Both inbox heads in one word, so the holder's re-check is one RMW:
-/// wake inbox in the low half, move inbox in the high half.
-const INBOX_EMPTY: u64 = (NIL as u64) << 32 | NIL as u64;
+/// The ready lock word: `LOCKED`, `MOVES` (the move stack has entries for
+/// the holder) and, in the high half, the head of the wake inbox. One word,
+/// so that a push and the lock check are one CAS, and so is letting go and
+/// checking that nothing was pushed meanwhile.
+const LOCKED: u64 = 1;
+const MOVES: u64 = 2;
+const HEAD_SHIFT: u32 = 32;
+const UNLOCKED: u64 = (NIL as u64) << HEAD_SHIFT;
+
+fn inbox_head(word: u64) -> u32 {
+    (word >> HEAD_SHIFT) as u32
+}
 
 /// Scheduling state of one executor (one address space).
 pub(crate) struct Scheduler {
     slots: &'static [SchedSlot],
     /// Names this executor in every id it issues.
     salt: u8,
-    ready: Mutex<ReadyQueues>,
+    /// The ready lock and the wake inbox (see `LOCKED`).
+    lock: AtomicU64,
+    /// The per-level FIFOs: only with `lock` held.
+    queues: UnsafeCell<ReadyQueues>,
     /// Copy of the ready bitmap, readable without the lock; written only
     /// with the lock held.
     ready_bitmap: AtomicU64,
-    /// Lock-free pushes waiting for the lock holder (see the module docs).
-    inbox: AtomicU64,
+    /// Head of the move stack (`set_priority` requests for the holder).
+    moves: AtomicU32,
     /// Tagged head of the free stack: `tag << 32 | index`.
     free_head: AtomicU64,
     /// Slots never used yet are handed out in order before the free stack.
@@ -163,15 +175,20 @@ pub(crate) struct Scheduler {
     aging_every: u32,
 }
 
+// SAFETY: `queues` is only accessed with `lock` held (`with_queues`); every
+// other field is atomic or immutable.
+unsafe impl Sync for Scheduler {}
+
 impl Scheduler {
     #[cfg(not(loom))]
     pub(crate) const fn new(slots: &'static [SchedSlot], salt: u8) -> Self {
         Self {
             slots,
             salt,
-            ready: Mutex::new(ReadyQueues::new()),
+            lock: AtomicU64::new(UNLOCKED),
+            queues: UnsafeCell::new(ReadyQueues::new()),
             ready_bitmap: AtomicU64::new(0),
-            inbox: AtomicU64::new(INBOX_EMPTY),
+            moves: AtomicU32::new(NIL),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
@@ -185,9 +202,10 @@ impl Scheduler {
         Self {
             slots,
             salt,
-            ready: Mutex::new(ReadyQueues::new()),
+            lock: AtomicU64::new(UNLOCKED),
+            queues: UnsafeCell::new(ReadyQueues::new()),
             ready_bitmap: AtomicU64::new(0),
-            inbox: AtomicU64::new(INBOX_EMPTY),
+            moves: AtomicU32::new(NIL),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
@@ -247,24 +265,158 @@ impl Scheduler {
 
     // ----- the ready lock ---------------------------------------------------
 
-    /// Lock the ready queues (spinning: worker side only), drain the inbox,
-    /// run `f`, and let go through [`Scheduler::unlock`].
+    /// Spin until the ready lock is ours (worker side only).
+    fn acquire(&self) {
+        loop {
+            let w = self.lock.load(Relaxed);
+            if w & LOCKED == 0
+                && self
+                    .lock
+                    .compare_exchange_weak(w, w | LOCKED, Acquire, Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+            crate::loom::spin_loop();
+        }
+    }
+
+    /// Take the ready lock if it is free (`true`); otherwise leave `index`
+    /// on the wake inbox for the holder (`false`). One CAS, never waits.
+    fn acquire_or_push(&self, index: u32) -> bool {
+        let next = &self.slots[index as usize].next;
+        let mut w = self.lock.load(Relaxed);
+        loop {
+            let new = if w & LOCKED == 0 {
+                debug_assert_eq!(inbox_head(w), NIL, "pushes happen only under a holder");
+                w | LOCKED
+            } else {
+                next.store(inbox_head(w), Relaxed);
+                (w & !(u64::from(NIL) << HEAD_SHIFT)) | u64::from(index) << HEAD_SHIFT
+            };
+            // Acquire: taking the lock. Release: the holder sees `next`.
+            match self.lock.compare_exchange_weak(w, new, AcqRel, Relaxed) {
+                Ok(_) => return w & LOCKED == 0,
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// With the lock held: run `f` on the queues.
+    fn with_queues<R>(&self, f: impl FnOnce(&mut ReadyQueues, &mut SlotLinks<'_>) -> R) -> R {
+        // SAFETY: only called with `lock` held (by this thread), which
+        // makes this the only access to the queues.
+        self.queues
+            .with_mut(|q| f(unsafe { &mut *q }, &mut SlotLinks(self.slots)))
+    }
+
+    /// Let go of the lock: first link what was pushed meanwhile, refresh
+    /// the lock-free bitmap copy and tell the platform when the best level
+    /// changed. Returns whether anything was linked.
+    fn release<P: Platform + ?Sized>(&self, platform: &P) -> bool {
+        let mut linked = false;
+        let mut w = self.lock.load(Acquire);
+        loop {
+            if inbox_head(w) == NIL && w & MOVES == 0 {
+                self.publish(platform);
+                // One CAS lets go and checks that nothing was pushed since
+                // `w`: a push makes it fail, and we link that too.
+                match self
+                    .lock
+                    .compare_exchange_weak(w, UNLOCKED, Release, Acquire)
+                {
+                    Ok(_) => return linked,
+                    Err(actual) => w = actual,
+                }
+                continue;
+            }
+            // Take the inbox (and the moves flag), keep the lock.
+            match self
+                .lock
+                .compare_exchange_weak(w, UNLOCKED | LOCKED, AcqRel, Acquire)
+            {
+                Ok(_) => {
+                    linked |= self.link_inbox(inbox_head(w));
+                    if w & MOVES != 0 {
+                        self.relink_moves();
+                    }
+                    w = self.lock.load(Acquire);
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// With the lock held: the bitmap copy and the platform follow the queues.
+    fn publish<P: Platform + ?Sized>(&self, platform: &P) {
+        let before = self.ready_bitmap.load(Relaxed);
+        let after = self.with_queues(|q, _| q.bitmap());
+        if before != after {
+            // Release: every change that makes work ready is followed by a
+            // read-modify-write of `parked` (`notify_if`), which a parking
+            // worker's RMW of `parked` synchronises with before it loads
+            // this word.
+            self.ready_bitmap.store(after, Release);
+            if before.trailing_zeros() != after.trailing_zeros() {
+                // Under the lock, so publications are ordered like the changes.
+                platform.publish_priority(highest_in(after));
+            }
+        }
+    }
+
+    /// With the lock held: link a wake inbox taken off the lock word.
+    /// Returns whether it held anything.
+    fn link_inbox(&self, head: u32) -> bool {
+        // The inbox is a stack: reverse it so wakes keep their order.
+        let mut fifo = NIL;
+        let mut i = head;
+        while i != NIL {
+            let next = self.slots[i as usize].next.load(Relaxed);
+            self.slots[i as usize].next.store(fifo, Relaxed);
+            fifo = i;
+            i = next;
+        }
+        self.with_queues(|q, _| {
+            while fifo != NIL {
+                let next = self.slots[fifo as usize].next.load(Relaxed);
+                Self::link(q, self.slots, fifo);
+                fifo = next;
+            }
+        });
+        head != NIL
+    }
+
+    /// With the lock held: apply every pending `set_priority` move.
+    fn relink_moves(&self) {
+        let mut m = self.moves.swap(NIL, Acquire);
+        self.with_queues(|q, _| {
+            while m != NIL {
+                let slot = &self.slots[m as usize];
+                let next = slot.move_next.load(Relaxed);
+                slot.move_pending.store(false, Release);
+                Self::relink(q, self.slots, m);
+                m = next;
+            }
+        });
+    }
+
+    /// Lock the ready queues (spinning: worker side only), run `f`, let go,
+    /// and release a parked worker for anything linked meanwhile.
     fn locked<R, P: Platform + ?Sized>(
         &self,
         platform: &P,
         f: impl FnOnce(&mut ReadyQueues, &mut SlotLinks<'_>) -> R,
     ) -> R {
-        let mut q = self.ready.lock();
-        let mut linked = self.drain(&mut q);
-        let r = f(&mut q, &mut SlotLinks(self.slots));
-        linked |= self.unlock(platform, q);
+        self.acquire();
+        let r = self.with_queues(f);
+        let linked = self.release(platform);
         self.notify_if(platform, linked);
         r
     }
 
     /// Link `index` (spawned, woken, cancelled or re-queued) at its level,
     /// without ever waiting for the lock (see the module docs), and release
-    /// a parked worker for what was linked.
+    /// a parked worker for it.
     fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
         self.link_ready(platform, index, true);
     }
@@ -274,141 +426,62 @@ impl Scheduler {
     /// read-modify-write less): for a coroutine re-queued by its own poll,
     /// which the polling CPU's next pick takes anyway.
     fn link_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32, notify_for_index: bool) {
-        let notify = match self.ready.try_lock() {
-            Some(mut q) => {
-                let drained = self.drain(&mut q);
-                Self::link(&mut q, self.slots, index);
-                self.unlock(platform, q) | drained | notify_for_index
-            }
-            None => {
-                self.push_inbox(0, index);
-                // Whoever holds the lock links it and releases a worker;
-                // if we took the lock over, we did (ours or others).
-                self.take_over(platform)
-            }
-        };
-        self.notify_if(platform, notify);
+        if self.acquire_or_push(index) {
+            self.with_queues(|q, _| Self::link(q, self.slots, index));
+            let others = self.release(platform);
+            self.notify_if(platform, others || notify_for_index);
+        }
+        // Pushed: the holder links it, and releases a worker for it.
     }
 
     /// Move a queued `index` to its (new) level, without waiting for the lock.
     fn request_move<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
         let slot = &self.slots[index as usize];
-        let linked = match self.ready.try_lock() {
-            Some(mut q) => {
-                let linked = self.drain(&mut q);
-                Self::relink(&mut q, self.slots, index);
-                self.unlock(platform, q) | linked
-            }
-            None => {
-                // At most once in the move inbox: a pending move reads the
-                // priority when it is drained, so it carries this one too.
-                if !slot.move_pending.swap(true, AcqRel) {
-                    self.push_inbox(32, index);
-                }
-                self.take_over(platform)
-            }
-        };
-        self.notify_if(platform, linked);
-    }
-
-    /// After a push: if the holder let go meanwhile, drain it ourselves.
-    fn take_over<P: Platform + ?Sized>(&self, platform: &P) -> bool {
-        match self.ready.try_lock() {
-            Some(mut q) => {
-                let linked = self.drain(&mut q);
-                self.unlock(platform, q) | linked
-            }
-            None => false,
-        }
-    }
-
-    /// Refresh the lock-free bitmap copy (and tell the platform when the
-    /// best level changed), unlock, and take the lock back while the inbox
-    /// is not empty. Returns whether anything was linked.
-    fn unlock<'a, P: Platform + ?Sized>(
-        &'a self,
-        platform: &P,
-        mut q: MutexGuard<'a, ReadyQueues>,
-    ) -> bool {
-        let mut linked = false;
+        let mut w = self.lock.load(Relaxed);
         loop {
-            linked |= self.drain(&mut q);
-            let before = self.ready_bitmap.load(Relaxed);
-            let after = q.bitmap();
-            if before != after {
-                // Release: every change that makes work ready is followed by
-                // a read-modify-write of `parked` (`notify_if`), which a
-                // parking worker's RMW of `parked` synchronises with before
-                // it loads this word.
-                self.ready_bitmap.store(after, Release);
-                if before.trailing_zeros() != after.trailing_zeros() {
-                    // Under the lock, so publications are ordered like the changes.
-                    platform.publish_priority(highest_in(after));
+            if w & LOCKED == 0 {
+                match self
+                    .lock
+                    .compare_exchange_weak(w, w | LOCKED, Acquire, Relaxed)
+                {
+                    Ok(_) => {
+                        // Ours, and any move left by a request that found the
+                        // lock taken but saw it let go before flagging it.
+                        self.with_queues(|q, _| Self::relink(q, self.slots, index));
+                        self.relink_moves();
+                        let linked = self.release(platform);
+                        self.notify_if(platform, linked);
+                        return;
+                    }
+                    Err(actual) => w = actual,
+                }
+                continue;
+            }
+            // At most once on the move stack: a pending move reads the
+            // priority when it is applied, so it carries this one too.
+            if !slot.move_pending.swap(true, AcqRel) {
+                let mut head = self.moves.load(Relaxed);
+                loop {
+                    slot.move_next.store(head, Relaxed);
+                    match self
+                        .moves
+                        .compare_exchange_weak(head, index, Release, Relaxed)
+                    {
+                        Ok(_) => break,
+                        Err(actual) => head = actual,
+                    }
                 }
             }
-            drop(q);
-            // A read-modify-write, not a load: see the module docs.
-            if self.inbox.fetch_add(0, AcqRel) == INBOX_EMPTY {
-                return linked;
-            }
-            match self.ready.try_lock() {
-                Some(g) => q = g,
-                // The new holder drains it.
-                None => return linked,
-            }
-        }
-    }
-
-    /// Push `index` on the wake (`shift` 0) or move (`shift` 32) inbox.
-    fn push_inbox(&self, shift: u32, index: u32) {
-        let slot = &self.slots[index as usize];
-        let next = if shift == 0 {
-            &slot.next
-        } else {
-            &slot.move_next
-        };
-        let mut cur = self.inbox.load(Relaxed);
-        loop {
-            next.store((cur >> shift) as u32, Relaxed);
-            let new = (cur & !((NIL as u64) << shift)) | ((index as u64) << shift);
-            match self.inbox.compare_exchange_weak(cur, new, AcqRel, Relaxed) {
+            // Flag it for the holder; if the lock was let go meanwhile, the
+            // CAS fails and we take the lock ourselves.
+            match self
+                .lock
+                .compare_exchange_weak(w, w | MOVES, AcqRel, Relaxed)
+            {
                 Ok(_) => return,
-                Err(actual) => cur = actual,
+                Err(actual) => w = actual,
             }
         }
-    }
-
-    /// Link everything pushed on the inboxes. Lock held. Returns whether a
-    /// slot was made ready.
-    fn drain(&self, q: &mut ReadyQueues) -> bool {
-        if self.inbox.load(Relaxed) == INBOX_EMPTY {
-            return false;
-        }
-        let all = self.inbox.swap(INBOX_EMPTY, AcqRel);
-        // The wake inbox is a stack: reverse it so wakes keep their order.
-        let mut fifo = NIL;
-        let mut i = all as u32;
-        while i != NIL {
-            let next = self.slots[i as usize].next.load(Relaxed);
-            self.slots[i as usize].next.store(fifo, Relaxed);
-            fifo = i;
-            i = next;
-        }
-        let linked = fifo != NIL;
-        while fifo != NIL {
-            let next = self.slots[fifo as usize].next.load(Relaxed);
-            Self::link(q, self.slots, fifo);
-            fifo = next;
-        }
-        let mut m = (all >> 32) as u32;
-        while m != NIL {
-            let slot = &self.slots[m as usize];
-            let next = slot.move_next.load(Relaxed);
-            slot.move_pending.store(false, Release);
-            Self::relink(q, self.slots, m);
-            m = next;
-        }
-        linked
     }
 
     fn link(q: &mut ReadyQueues, slots: &[SchedSlot], index: u32) {
