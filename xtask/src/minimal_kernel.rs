@@ -16,7 +16,7 @@ const DIR: &str = "examples/minimal-kernel";
 const TARGET_DIR: &str = "target/minimal-kernel";
 const MARKER: &str = "MINIMAL-KERNEL OK";
 /// A run takes well under a second; the two harts' handshake gives up
-/// after 2 s of guest time. Generous for a loaded machine.
+/// after 5 s of guest time. Generous for a loaded machine.
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Build the kernel (its own `.cargo/config.toml` picks the target and

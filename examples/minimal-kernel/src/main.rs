@@ -211,13 +211,13 @@ async fn job(level: u8) {
 }
 
 /// Two coroutines that each wait for the other to start: one hart alone
-/// would spin out the first one's 2 s, so this passes only if both serve.
+/// would spin out the first one's 5 s, so this passes only if both serve.
 async fn two_harts() {
     static ARRIVED: AtomicUsize = AtomicUsize::new(0);
     static HARTS_SEEN: AtomicUsize = AtomicUsize::new(0);
     let meet = || async {
         ARRIVED.fetch_add(1, AcqRel);
-        let give_up = time::read64() + 2000 * TICKS_PER_MS;
+        let give_up = time::read64() + 5000 * TICKS_PER_MS;
         while ARRIVED.load(Acquire) < 2 && time::read64() < give_up {}
         HARTS_SEEN.fetch_or(1 << hart_id(), Relaxed);
     };
