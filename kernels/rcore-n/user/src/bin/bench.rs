@@ -210,11 +210,28 @@ async fn main() -> i32 {
     let (rd, wr) = syscall::pipe().unwrap();
     let (a, lat) = async_sleep0(N / 10).await;
     row("async sleep(0) round trip", a, "only the coroutine waits");
-    row(
-        "  of which: kernel post -> coroutine poll",
-        lat,
-        "uintr upcall + wake(id)",
-    );
+    if uintr::hardware() {
+        // The N path first, then the same calls through soft upcalls.
+        row(
+            "  of which: kernel post -> coroutine poll",
+            lat,
+            "N extension: USIP on entry, utvec handler + wake(id)",
+        );
+        uintr::use_soft();
+        let (a, lat) = async_sleep0(N / 10).await;
+        row("async sleep(0) round trip, soft upcall", a, "same, soft backend");
+        row(
+            "  of which: kernel post -> coroutine poll",
+            lat,
+            "uintr upcall + wake(id)",
+        );
+    } else {
+        row(
+            "  of which: kernel post -> coroutine poll",
+            lat,
+            "uintr upcall + wake(id)",
+        );
+    }
     row(
         "blocking sleep(0) (the thread waits)",
         blocking_sleep0(N / 10),
