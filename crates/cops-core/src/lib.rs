@@ -257,3 +257,8 @@ pub use spawn::{JoinError, JoinHandle, spawn_boxed};
 pub use static_coroutine::{__CoroutineFn, __CoroutineSlot, __storage, __storage_size};
 #[cfg(feature = "std")]
 pub use std_platform::StdPlatform;
+
+/// The examples of the crate's README run as doctests too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
