@@ -52,6 +52,19 @@
 //! (`raw::state`), so every transition is a single CAS and a stale id is
 //! rejected atomically.
 //!
+//! ## Priorities across CPUs
+//!
+//! All CPUs of one executor pick from one set of 64 FIFOs, under its ready
+//! lock: a pick takes the head of the most urgent non-empty level at that
+//! instant. So **no CPU starts a coroutine of level `L` while a coroutine of
+//! a more urgent level is queued**; the only window is a wake that arrives
+//! while another CPU holds the lock: it waits in the inbox until that CPU
+//! lets go (one critical section: a pop, a link or a move). Two CPUs can of
+//! course *run* coroutines of different levels at once: with `n` CPUs, the
+//! `n` most urgent ready coroutines run. The price is one shared lock word:
+//! two workers do not scale a yield storm the way per-worker run queues
+//! would (`benches/scaling.rs` measures it).
+//!
 //! ## Starvation
 //!
 //! Scheduling is strict priority: a busy level starves every level below it,
