@@ -215,7 +215,7 @@ impl<P: Platform> Executor<P> {
         };
         // SAFETY: `claim` handed us the slot exclusively until `activate`.
         unsafe {
-            self.cells[index as usize].install(coroutine, self, index);
+            self.cells[index as usize].install(coroutine, self);
             Ok(self.sched.activate(&self.platform, index, priority, kind))
         }
     }
@@ -505,6 +505,10 @@ impl<P: Platform> WakeTarget for Executor<P> {
     }
     fn id_at(&self, index: u32) -> CoroutineId {
         self.sched.id_at(index)
+    }
+    fn index_of(&self, cell: &CoroutineCell) -> u32 {
+        let offset = cell as *const CoroutineCell as usize - self.cells.as_ptr() as usize;
+        (offset / core::mem::size_of::<CoroutineCell>()) as u32
     }
 }
 

@@ -73,6 +73,8 @@ pub(crate) trait WakeTarget: Sync {
     fn ref_inc(&self, index: u32);
     fn ref_dec(&self, index: u32);
     fn id_at(&self, index: u32) -> crate::CoroutineId;
+    /// The index of `cell`, one of this target's cells.
+    fn index_of(&self, cell: &CoroutineCell) -> u32;
 }
 
 /// The coroutine half of one slot.
@@ -81,8 +83,9 @@ pub struct CoroutineCell {
     /// worker while RUNNING.
     coroutine: UnsafeCell<Option<RawCoroutine>>,
     /// Written by the spawner before the slot is published; read by wakers of
-    /// this occupant, which can only exist after publication.
-    owner: UnsafeCell<Option<(&'static dyn WakeTarget, u32)>>,
+    /// this occupant, which can only exist after publication. (The index is
+    /// not kept: the executor finds it from the cell's address.)
+    owner: UnsafeCell<Option<&'static dyn WakeTarget>>,
 }
 
 // SAFETY: access to both cells follows slot ownership as documented on the
@@ -119,13 +122,12 @@ impl CoroutineCell {
         &self,
         c: RawCoroutine,
         owner: &'static dyn WakeTarget,
-        index: u32,
     ) {
         // SAFETY: exclusive by the caller's ownership of the claimed slot.
         self.coroutine.with_mut(|p| unsafe { *p = Some(c) });
         // SAFETY: as above; no waker of this occupant exists yet.
         self.owner
-            .with_mut(|p| unsafe { *p = Some((owner, index)) });
+            .with_mut(|p| unsafe { *p = Some(owner) });
     }
 
     /// # Safety
@@ -155,8 +157,10 @@ impl CoroutineCell {
     /// The executor and index wakers of this slot lead to.
     pub(crate) fn owner(&self) -> (&'static dyn WakeTarget, u32) {
         // SAFETY: written once per occupant before publication (see field docs).
-        self.owner
+        let target = self
+            .owner
             .with(|p| unsafe { *p })
-            .expect("wakers exist only for spawned slots")
+            .expect("wakers exist only for spawned slots");
+        (target, target.index_of(self))
     }
 }
