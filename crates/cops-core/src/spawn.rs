@@ -207,7 +207,6 @@ fn flag_unwind<R>(flag: &mut bool, f: impl FnOnce() -> R) -> R {
 #[cfg(feature = "alloc")]
 mod boxed {
     use super::*;
-    use alloc::boxed::Box;
     use alloc::sync::Arc;
     use core::fmt;
     use core::mem::ManuallyDrop;
@@ -234,24 +233,47 @@ mod boxed {
 
     impl core::error::Error for JoinError {}
 
+    /// What a joiner sees of its coroutine.
     enum Slot<T> {
+        /// Running; the joiner's waker.
         Running(Option<Waker>),
+        /// Returned its output, but its future is not dropped or its slot
+        /// not free yet: the joiner still waits.
+        Returned(T, Option<Waker>),
         Done(Result<T, JoinError>),
         Taken,
     }
 
-    struct JoinState<T>(spin::Mutex<Slot<T>>);
-
-    /// A boxed coroutine: its future, its output until the slot is free,
-    /// and the join state it reports to then.
-    struct Boxed<F: Future> {
-        future: ManuallyDrop<F>,
-        output: Option<F::Output>,
-        panicked: bool,
-        join: Arc<JoinState<F::Output>>,
+    /// One allocation per coroutine: its future, its join state and its
+    /// output (in the join state).
+    struct Task<F: Future> {
+        join: spin::Mutex<Slot<F::Output>>,
+        future: UnsafeCell<ManuallyDrop<F>>,
+        /// Its poll or its destructor unwound.
+        panicked: UnsafeCell<bool>,
     }
 
-    impl<F: Future + Send + 'static> Boxed<F>
+    // SAFETY: `future` and `panicked` are touched only by the worker that
+    // owns the RUNNING slot (poll, drop) and then by `release`, which runs
+    // once after them on that worker; `join` is behind its mutex. `F: Send`
+    // and `F::Output: Send` make handing them between CPUs sound.
+    unsafe impl<F: Future + Send> Sync for Task<F> where F::Output: Send {}
+
+    /// A joiner's view of a task, whatever its future type.
+    trait Joinable<T>: Send + Sync {
+        fn join(&self) -> &spin::Mutex<Slot<T>>;
+    }
+
+    impl<F: Future + Send> Joinable<F::Output> for Task<F>
+    where
+        F::Output: Send,
+    {
+        fn join(&self) -> &spin::Mutex<Slot<F::Output>> {
+            &self.join
+        }
+    }
+
+    impl<F: Future + Send + 'static> Task<F>
     where
         F::Output: Send,
     {
@@ -261,24 +283,34 @@ mod boxed {
             release: Self::release,
         };
 
+        /// # Safety
+        /// `data` is the `Arc<Self>` leaked by `spawn_boxed`, not released.
+        unsafe fn task<'a>(data: *mut ()) -> &'a Self {
+            // SAFETY: per the contract, the Arc keeps it alive.
+            unsafe { &*(data as *const Self) }
+        }
+
         unsafe fn poll(data: *mut (), cx: &mut Context<'_>) -> Poll<()> {
-            // SAFETY: `data` is the leaked `Box<Self>`; boxes do not move, so
-            // pinning its future is sound.
-            let Self {
-                future,
-                output,
-                panicked,
-                ..
-            } = unsafe { &mut *(data as *mut Self) };
-            let polled = flag_unwind(panicked, || {
-                // SAFETY: as above; the future is live until `drop_future`.
-                unsafe { Pin::new_unchecked(&mut **future) }.poll(cx)
+            // SAFETY: vtable contract; the worker owning the RUNNING slot is
+            // the only one touching `future` and `panicked`.
+            let task = unsafe { Self::task(data) };
+            let polled = task.panicked.with_mut(|panicked| {
+                task.future.with_mut(|future| {
+                    // SAFETY: as above; the future lives in the Arc's
+                    // allocation, which never moves: pinning is sound.
+                    flag_unwind(unsafe { &mut *panicked }, || unsafe {
+                        Pin::new_unchecked(&mut **future).poll(cx)
+                    })
+                })
             });
             match polled {
                 Poll::Ready(out) => {
                     // Kept until `release`: the joiner hears of it only
                     // once the future is dropped and the slot is free.
-                    *output = Some(out);
+                    let mut join = task.join.lock();
+                    if let Slot::Running(w) = core::mem::replace(&mut *join, Slot::Taken) {
+                        *join = Slot::Returned(out, w);
+                    }
                     Poll::Ready(())
                 }
                 Poll::Pending => Poll::Pending,
@@ -286,25 +318,35 @@ mod boxed {
         }
 
         unsafe fn drop_future(data: *mut ()) {
-            // SAFETY: the leaked box; the executor calls this exactly once.
-            let Self {
-                future, panicked, ..
-            } = unsafe { &mut *(data as *mut Self) };
-            // SAFETY: dropped exactly once, never used after.
-            flag_unwind(panicked, || unsafe { ManuallyDrop::drop(future) });
+            // SAFETY: as in `poll`; the executor calls this exactly once.
+            let task = unsafe { Self::task(data) };
+            task.panicked.with_mut(|panicked| {
+                task.future.with_mut(|future| {
+                    // SAFETY: dropped exactly once, never used after.
+                    flag_unwind(unsafe { &mut *panicked }, || unsafe {
+                        ManuallyDrop::drop(&mut *future)
+                    })
+                })
+            });
         }
 
         unsafe fn release(data: *mut ()) {
-            // SAFETY: reclaims the box leaked in `spawn_boxed`, exactly once,
-            // after `drop_future` (the future is `ManuallyDrop`: not twice).
-            let mut this = unsafe { Box::from_raw(data as *mut Self) };
-            let result = match (this.panicked, this.output.take()) {
-                (true, _) => Err(JoinError::Panicked),
-                (false, Some(out)) => Ok(out),
-                (false, None) => Err(JoinError::Cancelled),
+            // SAFETY: takes back the reference leaked in `spawn_boxed`,
+            // exactly once, after `drop_future`.
+            let task = unsafe { Arc::from_raw(data as *const Self) };
+            // SAFETY: `drop_future` is over: nothing else touches the flag.
+            let panicked = task.panicked.with(|p| unsafe { *p });
+            let mut join = task.join.lock();
+            let (result, waker) = match core::mem::replace(&mut *join, Slot::Taken) {
+                Slot::Returned(_, w) if panicked => (Err(JoinError::Panicked), w),
+                Slot::Returned(out, w) => (Ok(out), w),
+                Slot::Running(w) if panicked => (Err(JoinError::Panicked), w),
+                Slot::Running(w) => (Err(JoinError::Cancelled), w),
+                Slot::Done(_) | Slot::Taken => unreachable!("released twice"),
             };
-            let prev = core::mem::replace(&mut *this.join.0.lock(), Slot::Done(result));
-            if let Slot::Running(Some(w)) = prev {
+            *join = Slot::Done(result);
+            drop(join);
+            if let Some(w) = waker {
                 w.wake();
             }
         }
@@ -318,7 +360,7 @@ mod boxed {
     /// at once.
     pub struct JoinHandle<T> {
         id: CoroutineId,
-        state: Arc<JoinState<T>>,
+        task: Arc<dyn Joinable<T>>,
         executor: &'static dyn ExecutorOps,
     }
 
@@ -334,11 +376,11 @@ mod boxed {
         /// Whether the coroutine has finished (completed, cancelled or
         /// panicked) and its slot is free.
         pub fn is_finished(&self) -> bool {
-            !matches!(*self.state.0.lock(), Slot::Running(_))
+            matches!(*self.task.join().lock(), Slot::Done(_) | Slot::Taken)
         }
         /// The result, if the coroutine finished and it was not taken yet.
         pub fn try_take(&mut self) -> Option<Result<T, JoinError>> {
-            let mut s = self.state.0.lock();
+            let mut s = self.task.join().lock();
             match core::mem::replace(&mut *s, Slot::Taken) {
                 Slot::Done(r) => Some(r),
                 other => {
@@ -352,12 +394,15 @@ mod boxed {
     impl<T> Future for JoinHandle<T> {
         type Output = Result<T, JoinError>;
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            let mut s = self.state.0.lock();
-            match core::mem::replace(&mut *s, Slot::Taken) {
-                Slot::Done(r) => Poll::Ready(r),
+            let mut s = self.task.join().lock();
+            match &mut *s {
+                Slot::Done(_) => match core::mem::replace(&mut *s, Slot::Taken) {
+                    Slot::Done(r) => Poll::Ready(r),
+                    _ => unreachable!(),
+                },
                 Slot::Taken => panic!("JoinHandle polled after completion"),
-                Slot::Running(_) => {
-                    *s = Slot::Running(Some(cx.waker().clone()));
+                Slot::Running(w) | Slot::Returned(_, w) => {
+                    *w = Some(cx.waker().clone());
                     Poll::Pending
                 }
             }
@@ -368,7 +413,7 @@ mod boxed {
         fn drop(&mut self) {
             // A handle that lost a `select` must not pin its joiner's slot
             // (the waker holds a ref on it) until the coroutine ends.
-            if let Slot::Running(w) = &mut *self.state.0.lock() {
+            if let Slot::Running(w) | Slot::Returned(_, w) = &mut *self.task.join().lock() {
                 *w = None;
             }
         }
@@ -386,24 +431,23 @@ mod boxed {
         F::Output: Send + 'static,
         S: ExecutorOps,
     {
-        let state = Arc::new(JoinState(spin::Mutex::new(Slot::Running(None))));
-        let boxed = Box::new(Boxed {
-            future: ManuallyDrop::new(future),
-            output: None,
-            panicked: false,
-            join: state.clone(),
+        let task = Arc::new(Task {
+            join: spin::Mutex::new(Slot::Running(None)),
+            future: UnsafeCell::new(ManuallyDrop::new(future)),
+            panicked: UnsafeCell::new(false),
         });
-        let data = Box::into_raw(boxed) as *mut ();
-        // SAFETY: `data` is a leaked box reclaimed by `Boxed::release`; `F: Send`.
-        let raw = unsafe { RawCoroutine::new(data, &Boxed::<F>::VTABLE) };
+        let data = Arc::into_raw(task.clone()) as *mut ();
+        // SAFETY: `data` is a leaked Arc reference taken back by
+        // `Task::release`; `F: Send`.
+        let raw = unsafe { RawCoroutine::new(data, &Task::<F>::VTABLE) };
         match spawner.spawn_raw(raw, priority, kind) {
             Ok(id) => Ok(JoinHandle {
                 id,
-                state,
+                task,
                 executor: spawner,
             }),
             Err((e, raw)) => {
-                // Never published: reclaim the box.
+                // Never published: take the reference back.
                 raw.discard();
                 Err(e)
             }
