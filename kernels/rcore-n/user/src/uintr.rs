@@ -188,6 +188,14 @@ extern "C" fn hardware_handler() {
         }
     }
     if !drained {
+        // Another drain holds the page (another thread's handler, or this
+        // thread's own `drain_if_pending`, which this interrupt cut into):
+        // it re-checks `pending` when it lets go, so acknowledging here
+        // loses nothing. Left raised, USIP would re-enter this handler
+        // after `uret` forever, and the holder it interrupted would never
+        // go on.
+        // SAFETY: we are in the N handler, so the CSR exists.
+        unsafe { hw::csr_clear_uip(bits::USER_SOFT) };
         STATS.hw_busy.fetch_add(1, Relaxed);
     }
 }

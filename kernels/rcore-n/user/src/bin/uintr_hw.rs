@@ -15,6 +15,13 @@
 //! 3. Stale ids are rejected on this path: wakes for finished coroutines,
 //!    posted to our page and raised with our own `USIP`, never reach the
 //!    slots' new occupants.
+//! 3b. An interrupt cutting into the thread's own drain is acknowledged
+//!    and leaves the record to the drain.
+//! 5. (after 4) Two threads of the executor
+//!    take floods of completions (more than the page's queue holds): both
+//!    enter the handler, one finds the page held by the other's drain (or
+//!    by its own drain between polls, which the interrupt cut into); every
+//!    completion arrives and nothing spins.
 //! 4. A process cannot interrupt another: `uintr_intruder` leaves user mode
 //!    with its own `USIP` pending, again and again, while we run with user
 //!    interrupts enabled and nothing posted: we must see no entry.
@@ -249,6 +256,29 @@ async fn main() -> i32 {
         o.cancel().unwrap();
     }
 
+    // 3b. A user interrupt that cuts into this thread's own drain (what
+    // `drain_if_pending` between two polls looks like when it is hit): the
+    // handler finds the page held, acknowledges and returns; the holder
+    // drains the record when it lets go. (Left raised, USIP would bring the
+    // handler back forever and the holder would never resume.)
+    let (busy0, rejected0) = (
+        uintr::STATS.hw_busy.load(Relaxed),
+        uintr::STATS.rejected.load(Relaxed),
+    );
+    assert!(page.enter_handler(), "the page is free between polls");
+    page.post(cops_uintr::Record::wake(stale[0].to_raw()))
+        .unwrap();
+    assert!(uintr::raise_self());
+    let busy = uintr::STATS.hw_busy.load(Relaxed) - busy0;
+    assert!(page.enable(), "the record waits for the holder");
+    uintr::drain_if_pending();
+    println!(
+        "[uintr_hw] an interrupt inside our own drain: handler found the page held {busy} time(s); the holder then drained {} stale record(s)",
+        uintr::STATS.rejected.load(Relaxed) - rejected0
+    );
+    assert!(busy >= 1, "the handler did not run inside the drain");
+    assert_eq!(uintr::STATS.rejected.load(Relaxed) - rejected0, 1);
+
     // 4. Another process's USIP never reaches us.
     let entries0 = entries();
     let intruder = syscall::spawn("uintr_intruder", 8).unwrap();
@@ -272,6 +302,25 @@ async fn main() -> i32 {
     assert_eq!(
         leaked, 0,
         "another process's user interrupt reached this one"
+    );
+
+    // 5. Two threads, floods of completions.
+    const FLOOD: usize = 300;
+    assert_eq!(alloc_cpu(1), Ok(1), "a second executor thread");
+    let busy0 = uintr::STATS.hw_busy.load(Relaxed);
+    let woken0 = uintr::STATS.hw_woken.load(Relaxed);
+    for _ in 0..4 {
+        let sleepers: Vec<_> = (0..FLOOD)
+            .map(|i| spawn(async move { call::sleep(3_000_000).await.map(|_| i) }, 30).unwrap())
+            .collect();
+        for (i, s) in sleepers.into_iter().enumerate() {
+            assert_eq!(s.await.unwrap(), Ok(i), "a completion was lost");
+        }
+    }
+    println!(
+        "[uintr_hw] 2 threads, 4 floods of {FLOOD} completions: all arrived; {} woken by utvec, {} entries found the page held by another drain",
+        uintr::STATS.hw_woken.load(Relaxed) - woken0,
+        uintr::STATS.hw_busy.load(Relaxed) - busy0
     );
 
     println!("TEST uintr_hw PASS");
