@@ -10,6 +10,8 @@
 //! - `cargo xtask bench`: the criterion comparisons with the peers, drawn
 //!   as SVG charts in `benches/plots/` (`--plot-only` redraws the last run).
 //! - `cargo xtask fuzz`: the rcore-n system-call fuzzer, longer or reproduced.
+//! - `cargo xtask uintr`: the steps of `test` for rcore-n's firmware and the
+//!   N-extension emulator (`COPS_QEMU_N`) alone.
 
 mod arceos;
 mod bench;
@@ -19,6 +21,7 @@ mod rcore;
 mod report;
 mod steps;
 mod tools;
+mod uintr_n;
 mod vdso;
 
 use report::Report;
@@ -62,6 +65,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("uintr") => {
+            // The firmware and N-extension steps of `test` alone.
+            let mut report = Report::default();
+            uintr_n::test(&mut report);
+            report.finish()
+        }
         Some("qemu") => match steps::qemu_demo(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -71,7 +80,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
+                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] [--firmware] [--n] | cargo xtask uintr | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
             );
             ExitCode::from(2)
         }

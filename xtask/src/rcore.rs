@@ -1,7 +1,7 @@
 //! kernels/rcore-n: build the user programs and the kernel, boot the demo,
 //! run the in-guest test suite under QEMU.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::tools::{self, RISCV_TARGET, cargo, root};
 const MANIFEST: &str = "kernels/rcore-n/Cargo.toml";
 /// SMP configurations every guest test runs under.
 const SMP: [usize; 2] = [1, 4];
-const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn user_dir() -> PathBuf {
     root()
@@ -65,39 +65,85 @@ pub fn build(target_dir: &str, board: Option<&str>) -> Result<PathBuf, String> {
         .join("release/rcore-n"))
 }
 
-/// The QEMU command booting `kernel` with `bootargs` on `smp` harts.
+/// The QEMU command booting `kernel` with `bootargs` on `smp` harts
+/// (stock QEMU, its OpenSBI).
 pub fn qemu(kernel: &PathBuf, smp: usize, bootargs: &str) -> Command {
-    let mut c = Command::new("qemu-system-riscv64");
-    c.args([
-        "-machine",
-        "virt",
-        "-bios",
-        "default",
-        "-nographic",
-        "-m",
-        "128M",
-    ])
-    .args(["-smp", &smp.to_string(), "-kernel"])
-    .arg(kernel)
-    .args(["-append", bootargs]);
+    qemu_with(
+        Path::new("qemu-system-riscv64"),
+        None,
+        kernel,
+        smp,
+        bootargs,
+    )
+}
+
+/// The same with another QEMU binary (the N emulator) and/or another
+/// firmware (`None`: QEMU's OpenSBI, `-bios default`).
+pub fn qemu_with(
+    binary: &Path,
+    firmware: Option<&Path>,
+    kernel: &PathBuf,
+    smp: usize,
+    bootargs: &str,
+) -> Command {
+    let mut c = Command::new(binary);
+    c.args(["-machine", "virt", "-bios"]);
+    match firmware {
+        Some(f) => c.arg(f),
+        None => c.arg("default"),
+    };
+    c.args(["-nographic", "-m", "128M"])
+        .args(["-smp", &smp.to_string(), "-kernel"])
+        .arg(kernel)
+        .args(["-append", bootargs]);
     c
 }
 
-/// `cargo xtask qemu [program] [--smp N]`: boot the demo (or `program`).
+/// `cargo xtask qemu [program] [--smp N] [--firmware] [--n]`: boot the
+/// demo (or `program`); `--firmware` boots through rcore-n's own firmware
+/// instead of OpenSBI, `--n` on the N-extension emulator (`COPS_QEMU_N`)
+/// with that firmware.
 pub fn demo(args: &[String]) -> Result<(), String> {
-    tools::ensure_qemu()?;
-    let kernel = build("target/rcore-n", None)?;
     let mut init = "demo".to_string();
     let mut smp = 2;
+    let (mut firmware, mut n) = (false, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--smp" => smp = it.next().and_then(|n| n.parse().ok()).ok_or("--smp N")?,
+            "--firmware" => firmware = true,
+            "--n" => n = true,
             other => init = other.to_string(),
         }
     }
-    println!("xtask: booting rcore-n (init={init}, {smp} harts)");
-    tools::run(qemu(&kernel, smp, &format!("init={init} trace")).stdin(std::process::Stdio::null()))
+    let binary = if n {
+        crate::uintr_n::qemu_n().ok_or_else(|| crate::uintr_n::QEMU_N_HINT.to_string())?
+    } else {
+        tools::ensure_qemu()?;
+        PathBuf::from("qemu-system-riscv64")
+    };
+    let kernel = build("target/rcore-n", None)?;
+    let fw = if firmware || n {
+        Some(crate::uintr_n::build_firmware()?)
+    } else {
+        None
+    };
+    println!(
+        "xtask: booting rcore-n (init={init}, {smp} harts) on {} with {}",
+        binary.display(),
+        fw.as_ref()
+            .map_or("OpenSBI".to_string(), |f| f.display().to_string())
+    );
+    tools::run(
+        qemu_with(
+            &binary,
+            fw.as_deref(),
+            &kernel,
+            smp,
+            &format!("init={init} trace"),
+        )
+        .stdin(std::process::Stdio::null()),
+    )
 }
 
 /// `cargo xtask fuzz [--calls N] [--seed S] [--smp K]`: boot the
@@ -117,7 +163,11 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
             "--calls" => calls = num("--calls")?,
             "--seed" => seed = Some(num("--seed")?),
             "--smp" => smp = num("--smp")? as usize,
-            other => return Err(format!("unknown argument {other:?}; usage: cargo xtask fuzz [--calls N] [--seed S] [--smp K]")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; usage: cargo xtask fuzz [--calls N] [--seed S] [--smp K]"
+                ));
+            }
         }
     }
     let kernel = build("target/rcore-n", None)?;
@@ -132,12 +182,14 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
     if ok && out.contains("TEST test_fuzz PASS") {
         Ok(())
     } else {
-        Err(format!("the fuzz run failed (exit {code:?}); the seed is on its first line"))
+        Err(format!(
+            "the fuzz run failed (exit {code:?}); the seed is on its first line"
+        ))
     }
 }
 
 /// The guest test programs: `user/src/bin/test_*.rs`.
-fn guest_tests() -> Vec<String> {
+pub fn guest_tests() -> Vec<String> {
     let dir = root().join("kernels/rcore-n/user/src/bin");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {

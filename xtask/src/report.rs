@@ -12,6 +12,7 @@ use std::process::ExitCode;
 pub struct Report {
     passed: usize,
     failed: usize,
+    skipped: usize,
     built: usize,
     failures: Vec<String>,
 }
@@ -27,6 +28,12 @@ impl Report {
         println!("xtask: FAIL {what} ({n} failed): {why}");
         self.failed += n.max(1);
         self.failures.push(format!("{what}: {why}"));
+    }
+    /// A step that could not run here: neither passed nor failed; `why`
+    /// says how to enable it.
+    pub fn skip(&mut self, what: &str, why: &str) {
+        println!("xtask: SKIPPED {what}: {why}");
+        self.skipped += 1;
     }
     /// Record one build (or compile check): not a test. A failure counts
     /// as one failed item.
@@ -48,11 +55,21 @@ impl Report {
     }
     /// Print the summary and closing line.
     pub fn finish(self) -> ExitCode {
-        println!("xtask: {} builds succeeded (not counted as tests)", self.built);
+        println!(
+            "xtask: {} builds succeeded (not counted as tests)",
+            self.built
+        );
         for f in &self.failures {
             println!("xtask: failed: {f}");
         }
-        println!("{} passed, {} failed", self.passed, self.failed);
+        if self.skipped == 0 {
+            println!("{} passed, {} failed", self.passed, self.failed);
+        } else {
+            println!(
+                "{} passed, {} failed, {} skipped",
+                self.passed, self.failed, self.skipped
+            );
+        }
         if self.failed == 0 {
             ExitCode::SUCCESS
         } else {

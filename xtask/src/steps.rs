@@ -16,6 +16,7 @@ pub fn all_tests(report: &mut Report, _args: &[String]) {
     miri(report);
     crate::vdso::test(report);
     crate::rcore::test(report);
+    crate::uintr_n::test(report);
     crate::arceos::test(report);
 }
 
@@ -144,7 +145,10 @@ fn no_std_builds(report: &mut Report) {
 /// Loom models, in release with a bounded preemption depth (cops-core's
 /// models set theirs, 4, and print how many interleavings each explored).
 fn loom(report: &mut Report) {
-    for (krate, test, preemptions) in [("cops-core", "loom", None), ("cops-uintr", "loom_queue", Some("2"))] {
+    for (krate, test, preemptions) in [
+        ("cops-core", "loom", None),
+        ("cops-uintr", "loom_queue", Some("2")),
+    ] {
         let mut c = cargo();
         c.args([
             "test",
