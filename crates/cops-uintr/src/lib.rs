@@ -45,7 +45,7 @@
 //! | feature | delivery | status |
 //! |---|---|---|
 //! | `soft` | kernel upcall on trap return (`soft`) | runs (rcore-n, stock QEMU) |
-//! | `riscv-n` | N-extension CSRs by number, `uret` (`riscv_n`) | builds for riscv64; **untested on hardware** |
+//! | `riscv-n` | N-extension CSRs by number, `uret` (`riscv_n`) | runs in rcore-n on the N-extension QEMU fork; **not tested on hardware** |
 //! | `x86-uintr` | `senduipi`/`uiret`/`clui`/`stui`/`testui` + RFC syscalls (`x86_uintr`) | builds for x86_64; **untested on hardware** |
 //! | `std` | a receiver thread + condvar (`host`) | tested on Linux |
 //!

@@ -1,10 +1,11 @@
 //! `riscv-n` backend: the RISC-V **N extension** (user-level interrupts).
 //!
-//! **Untested on hardware.** The extension was never ratified; stock QEMU
-//! (7.2 here) has no N CSRs (`csrr sideleg` is an illegal instruction), so
-//! the instruction wrappers below are only compile-checked for
-//! `riscv64gc-unknown-none-elf`. The pure bit logic is unit-tested on the
-//! host. Targets: the `duskmoon314/qemu` N forks or an FPGA with N.
+//! **Not tested on hardware.** The extension was never ratified; stock
+//! QEMU (7.2 here) has no N CSRs (`csrr sideleg` is an illegal
+//! instruction). The wrappers below run in rcore-n on the `duskmoon314/qemu`
+//! `rvN` fork (its kernel saves and restores them per thread, its user
+//! runtime's `utvec` vector calls [`on_user_soft_interrupt`]); the pure bit
+//! logic is unit-tested on the host.
 //!
 //! LLVM >= 17 rejects the CSR names (`ustatus`, ...) and `uret`, so CSRs are
 //! accessed by number and `uret` is emitted as `.word 0x00200073`.
@@ -142,7 +143,7 @@ pub fn on_user_soft_interrupt<const N: usize, W: WakeById + ?Sized>(
     page.handle(sink)
 }
 
-/// Instruction wrappers. Compile-only here (see module docs).
+/// Instruction wrappers (run on the N-extension QEMU fork; see module docs).
 #[cfg(target_arch = "riscv64")]
 pub mod hw {
     use core::arch::asm;
