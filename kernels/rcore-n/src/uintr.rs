@@ -169,14 +169,21 @@ pub fn ring(proc: &Process) {
 /// # Safety
 /// As [`crate::trap::run_user`].
 pub unsafe fn run_user(proc: &Process, ctx: &mut UserContext) {
-    if !hardware(proc) {
+    if !available() {
         // SAFETY: the caller's contract.
         unsafe { crate::trap::run_user(ctx) };
         return;
     }
+    // With N present every thread's user trap state is switched, in soft
+    // mode too: user code can write its own `uie` and raise its own `USIP`
+    // whatever mode it asked for, and that must not reach the next thread.
     let hart = crate::boot::hart_id();
     loop {
-        enter_once(proc, ctx, hart);
+        let hw = hardware(proc);
+        enter_once(proc, ctx, hart, hw);
+        if !hw {
+            return;
+        }
         // An IPI that brought the thread back while its page is pending is
         // (almost always) our own doorbell from another hart: enter again
         // at once with USIP raised instead of a trip through the scheduler.
@@ -198,13 +205,16 @@ fn is_supervisor_soft_interrupt() -> bool {
     cause == (1 << 63) | 1
 }
 
-/// One entry to user mode with the thread's user trap state.
-fn enter_once(proc: &Process, ctx: &mut UserContext, hart: usize) {
-    IN_USER[hart].store(proc.serial, Relaxed);
-    // Pairs with the fence in `ring`.
-    fence(SeqCst);
+/// One entry to user mode with the thread's user trap state; `doorbell`:
+/// the process uses hardware delivery (raise `USIP` if its page is pending).
+fn enter_once(proc: &Process, ctx: &mut UserContext, hart: usize, doorbell: bool) {
+    if doorbell {
+        IN_USER[hart].store(proc.serial, Relaxed);
+        // Pairs with the fence in `ring`.
+        fence(SeqCst);
+    }
     let s = ctx.uintr;
-    let usip = s.usip || proc.uintr().is_pending();
+    let usip = s.usip || (doorbell && proc.uintr().is_pending());
     if usip && !s.usip {
         RAISED.fetch_add(1, Relaxed);
     }
@@ -219,8 +229,11 @@ fn enter_once(proc: &Process, ctx: &mut UserContext, hart: usize) {
         hw::write_uepc(s.uepc as u64);
         hw::write_ucause(s.ucause as u64);
         hw::write_utval(s.utval as u64);
+        // Set or clear: the hart's USIP is this thread's alone from here.
         if usip {
             core::arch::asm!("csrs 0x044, {}", in(reg) bits::USER_SOFT);
+        } else {
+            hw::csr_clear_uip(bits::USER_SOFT);
         }
         crate::trap::run_user(ctx);
     }
