@@ -15,8 +15,16 @@ const CHARTS: &[(&str, &str, Unit)] = &[
     ("ping_pong", "ping-pong handoff (1 worker)", Unit::Ns),
     ("spawn_run_single", "spawn + run + free one task", Unit::Ns),
     ("wake", "wake a blocked task", Unit::Ns),
-    ("yield_storm", "yield storm, 64 tasks: time per yield", Unit::Ns),
-    ("pipeline", "256 connections x (recv -> 15x15 matmul -> send): time per message", Unit::Us),
+    (
+        "yield_storm",
+        "yield storm, 64 tasks: time per yield",
+        Unit::Ns,
+    ),
+    (
+        "pipeline",
+        "256 connections x (recv -> 15x15 matmul -> send): time per message",
+        Unit::Us,
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -62,7 +70,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     for &(group, title, unit) in CHARTS {
         let rows = medians(&root().join("target/criterion").join(group))?;
         if rows.is_empty() {
-            return Err(format!("no criterion results for `{group}`: run `cargo xtask bench`"));
+            return Err(format!(
+                "no criterion results for `{group}`: run `cargo xtask bench`"
+            ));
         }
         let file = out.join(format!("{group}.svg"));
         draw(&file, title, unit, &rows)?;
@@ -122,7 +132,11 @@ fn draw(file: &Path, title: &str, unit: Unit, rows: &[(String, f64)]) -> Result<
         .map_err(|e| err(&e))?;
     chart
         .draw_series(rows.iter().enumerate().map(|(i, (name, ns))| {
-            let color = if name.starts_with("cops") { RED.mix(0.8) } else { BLUE.mix(0.5) };
+            let color = if name.starts_with("cops") {
+                RED.mix(0.8)
+            } else {
+                BLUE.mix(0.5)
+            };
             let mut bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),

@@ -31,6 +31,7 @@ extern crate alloc;
 #[macro_use]
 pub mod console;
 pub mod call;
+pub mod guest_test;
 pub mod ring;
 pub mod syscall;
 pub mod uintr;
@@ -307,6 +308,7 @@ extern "C" fn _start() -> ! {
     };
     EXEC.call_once(|| exec);
     uintr::init();
+    guest_test::record_baseline();
     // SAFETY: `entry!` defines it with this signature.
     let main = unsafe { __rcore_n_main() };
     exec.spawn(

@@ -154,6 +154,6 @@ async fn main() -> i32 {
         DONE_AT.load(Relaxed) < spin_until,
         "the completion waited for the spinners"
     );
-    println!("TEST test_async PASS");
+    guest_test::pass("test_async");
     0
 }

@@ -125,6 +125,6 @@ async fn main() -> i32 {
     );
     // Still alive and well: a good call works.
     assert_eq!(syscall::write(1, b"good write still works\n"), Ok(23));
-    println!("TEST test_bad_args PASS");
+    guest_test::pass("test_bad_args");
     0
 }

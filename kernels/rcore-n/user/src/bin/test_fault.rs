@@ -36,6 +36,6 @@ async fn main() -> i32 {
         "the sibling finished its work"
     );
     assert_eq!(syscall::waitpid(Some(sibling)), Ok((sibling, 0)));
-    println!("TEST test_fault PASS");
+    guest_test::pass("test_fault");
     0
 }

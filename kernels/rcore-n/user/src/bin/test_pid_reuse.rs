@@ -37,6 +37,6 @@ async fn main() -> i32 {
             "round {round}: the recycled pid acted as the parent"
         );
     }
-    println!("TEST test_pid_reuse PASS");
+    guest_test::pass("test_pid_reuse");
     0
 }

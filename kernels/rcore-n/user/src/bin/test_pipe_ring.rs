@@ -30,6 +30,6 @@ async fn main() -> i32 {
         ns / 1000,
         ns / (ROUNDS * NODES as u64)
     );
-    println!("TEST test_pipe_ring PASS");
+    guest_test::pass("test_pipe_ring");
     0
 }

@@ -109,7 +109,7 @@ async fn main() -> i32 {
         assert_eq!(now, baseline, "{what}: not everything was reclaimed");
         println!("{what}: {gens} generations, everything reclaimed");
     }
-    println!("TEST test_reclaim PASS");
+    guest_test::pass("test_reclaim");
     0
 }
 extern crate alloc;

@@ -41,6 +41,6 @@ async fn main() -> i32 {
     if syscall::harts() == 1 {
         assert_eq!(order, [10, 20, 30]);
     }
-    println!("TEST test_sleep PASS");
+    guest_test::pass("test_sleep");
     0
 }

@@ -65,6 +65,6 @@ async fn main() -> i32 {
         assert_eq!(syscall::thread_join(t), Ok(0));
     }
     println!("{ROUNDS} rounds of {CREATORS} concurrent thread_create: no tid given twice");
-    println!("TEST test_thread_ids PASS");
+    guest_test::pass("test_thread_ids");
     0
 }

@@ -71,6 +71,17 @@ async fn main() -> i32 {
         Err(Errno::Srch),
         "joined twice"
     );
-    println!("TEST test_threads PASS");
+    // The three threads `alloc_cpu` started stay parked in the kernel (a
+    // waiting call, served by a kernel coroutine, each) until the process
+    // exits.
+    use rcore_n_abi::stat;
+    guest_test::pass_holding(
+        "test_threads",
+        &[
+            (stat::KERNEL_COROUTINES, 3),
+            (stat::CALLS, 3),
+            (stat::WAITERS, 6),
+        ],
+    );
     0
 }

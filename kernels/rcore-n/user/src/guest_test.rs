@@ -1,0 +1,80 @@
+//! How a guest test ends: [`pass`] first waits for the kernel's resource
+//! counters to come back to where they were when the test (pid 1) started,
+//! so every test also checks that the kernel reclaimed everything it made
+//! the kernel hold (processes, address spaces, calls in flight, their
+//! bytes, kernel coroutines, sleepers, waiters). Heap bytes and frames are
+//! left out: the kernel keeps caches (recycled page-table roots, grown
+//! tables) that a first use builds; `test_reclaim` checks those after a
+//! warm-up.
+
+use rcore_n_abi::stat;
+
+use crate::syscall;
+
+const COUNTERS: [(&str, usize); 7] = [
+    ("kernel coroutines", stat::KERNEL_COROUTINES),
+    ("processes", stat::PROCESSES),
+    ("address spaces", stat::SPACES),
+    ("calls in flight", stat::CALLS),
+    ("bytes of calls in flight", stat::CALL_BYTES),
+    ("sleepers", stat::SLEEPERS),
+    ("waiters", stat::WAITERS),
+];
+
+static BASELINE: spin::Once<[usize; COUNTERS.len()]> = spin::Once::new();
+
+fn snapshot() -> [usize; COUNTERS.len()] {
+    COUNTERS.map(|(_, which)| syscall::kstat(which).expect("kstat"))
+}
+
+/// At the start of pid 1 (every guest test runs as init): the baseline.
+pub(crate) fn record_baseline() {
+    if syscall::getpid() == 1 {
+        BASELINE.call_once(snapshot);
+    }
+}
+
+/// End guest test `name`: once the kernel's counters are back at their
+/// baseline (waiting up to 5 s for exits still finishing on other harts),
+/// print `TEST name PASS`; otherwise panic, naming the counter.
+pub fn pass(name: &str) {
+    pass_holding(name, &[]);
+}
+
+/// [`pass`] for a test that still holds something on purpose: `held` lists
+/// `(stat::…, how many)` the kernel may keep above the baseline (say why
+/// at the call).
+pub fn pass_holding(name: &str, held: &[(usize, usize)]) {
+    if let Some(start) = BASELINE.get() {
+        let mut base = *start;
+        for &(which, n) in held {
+            let i = COUNTERS
+                .iter()
+                .position(|&(_, w)| w == which)
+                .expect("a counter pass checks");
+            base[i] += n;
+        }
+        let base = &base;
+        let mut now = snapshot();
+        for _ in 0..500 {
+            if now == *base {
+                break;
+            }
+            syscall::sleep(10_000_000);
+            now = snapshot();
+        }
+        let mut leaked = false;
+        for (i, (what, _)) in COUNTERS.iter().enumerate() {
+            if now[i] != base[i] {
+                crate::println!(
+                    "{name}: the kernel holds {} {what} after the test, {} expected",
+                    now[i],
+                    base[i]
+                );
+                leaked = true;
+            }
+        }
+        assert!(!leaked, "{name}: the kernel did not reclaim everything");
+    }
+    crate::println!("TEST {name} PASS");
+}
