@@ -174,12 +174,11 @@ impl rustsbi::Fence for Fence {
 struct Hsm;
 impl rustsbi::Hsm for Hsm {
     fn hart_start(&self, hartid: usize, start_addr: usize, opaque: usize) -> SbiRet {
+        // A hart that has not reached the firmware yet (a slow vCPU) is
+        // stopped all the same: it finds START_PENDING when it arrives.
         let Some(h) = HARTS.get(hartid) else {
             return SbiRet::invalid_param();
         };
-        if h.present.load(Acquire) == 0 {
-            return SbiRet::invalid_param();
-        }
         h.start_addr.store(start_addr, Relaxed);
         h.opaque.store(opaque, Relaxed);
         if h.status
@@ -201,10 +200,8 @@ impl rustsbi::Hsm for Hsm {
     }
     fn hart_get_status(&self, hartid: usize) -> SbiRet {
         match HARTS.get(hartid) {
-            Some(h) if h.present.load(Acquire) != 0 => {
-                SbiRet::success(h.status.load(Acquire) as usize)
-            }
-            _ => SbiRet::invalid_param(),
+            Some(h) => SbiRet::success(h.status.load(Acquire) as usize),
+            None => SbiRet::invalid_param(),
         }
     }
 }
