@@ -6,18 +6,45 @@ use std::time::Duration;
 use crate::report::Report;
 use crate::tools::{self, RISCV_TARGET, cargo};
 
-/// Every test the project has, cheapest first.
-pub fn all_tests(report: &mut Report, _args: &[String]) {
-    host_tests(report);
-    no_std_builds(report);
-    crate::published::test(report);
-    crate::minimal_kernel::test(report);
-    loom(report);
-    miri(report);
-    crate::vdso::test(report);
-    crate::rcore::test(report);
-    crate::uintr_n::test(report);
-    crate::arceos::test(report);
+/// Every step of `cargo xtask test`, cheapest first, by name.
+const STEPS: &[(&str, fn(&mut Report))] = &[
+    ("host", host_tests),
+    ("no-std", no_std_builds),
+    ("published", crate::published::test),
+    ("minimal-kernel", crate::minimal_kernel::test),
+    ("loom", loom),
+    ("miri", miri),
+    ("vdso", crate::vdso::test),
+    ("rcore", crate::rcore::test),
+    ("uintr-n", crate::uintr_n::test),
+    ("arceos", crate::arceos::test),
+];
+
+/// Every test the project has; with words (`cargo xtask test loom miri`),
+/// only the steps whose names contain one of them. Each step prints how
+/// long it took.
+pub fn all_tests(report: &mut Report, args: &[String]) {
+    let chosen: Vec<_> = STEPS
+        .iter()
+        .filter(|(name, _)| args.is_empty() || args.iter().any(|a| name.contains(a.as_str())))
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<_> = STEPS.iter().map(|(n, _)| *n).collect();
+        report.fail(
+            "step selection",
+            1,
+            &format!("no step matches {args:?}; steps: {}", names.join(", ")),
+        );
+        return;
+    }
+    for (name, step) in chosen {
+        let start = std::time::Instant::now();
+        step(report);
+        println!(
+            "xtask: step {name} took {:.0} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
 }
 
 /// Boot the reference kernel's demo.
@@ -58,6 +85,10 @@ pub fn count_cargo_tests(report: &mut Report, what: &str, success: bool, output:
     }
     if passed > 0 {
         report.pass(what, passed);
+    } else if success {
+        // A step that ran nothing proves nothing (a filter that matched no
+        // test, a cfg that compiled every test out).
+        report.fail(what, 1, "ran no tests");
     }
     if failed > 0 || !success {
         report.fail(
@@ -174,8 +205,9 @@ fn loom(report: &mut Report) {
 /// Miri on the crates with unsafe cores, when the nightly component exists.
 fn miri(report: &mut Report) {
     if !tools::have_miri() {
-        println!(
-            "xtask: skipping Miri: run `rustup component add miri rust-src --toolchain nightly` to enable it"
+        report.skip(
+            "miri",
+            "run `rustup component add miri rust-src --toolchain nightly` to enable it",
         );
         return;
     }
