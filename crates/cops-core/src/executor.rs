@@ -490,27 +490,32 @@ impl<P: Platform> Worker for Executor<P> {
     }
 }
 
-impl<P: Platform> WakeTarget for Executor<P> {
-    fn wake_index(&self, index: u32) {
-        // The waker holds a ref, so the slot still carries its occupant's
-        // generation; finished coroutines answer `Finished`, which a waker
-        // ignores like any late wake.
-        let _ = self.wake(self.sched.id_at(index));
-    }
-    fn ref_inc(&self, index: u32) {
-        self.sched.waker_ref_inc(index);
-    }
-    fn ref_dec(&self, index: u32) {
-        self.sched.waker_ref_dec(index);
-    }
-    fn id_at(&self, index: u32) -> CoroutineId {
-        self.sched.id_at(index)
-    }
+impl<P: Platform> Executor<P> {
+    /// The index of `cell`, one of this executor's cells.
     fn index_of(&self, cell: &CoroutineCell) -> u32 {
         let offset = cell as *const CoroutineCell as usize - self.cells.as_ptr() as usize;
         (offset / core::mem::size_of::<CoroutineCell>()) as u32
     }
 }
+
+impl<P: Platform> WakeTarget for Executor<P> {
+    fn wake(&self, cell: &CoroutineCell) {
+        // The waker holds a ref, so the slot still carries its occupant's
+        // generation; finished coroutines answer `Finished`, which a waker
+        // ignores like any late wake.
+        let _ = Executor::wake(self, self.sched.id_at(self.index_of(cell)));
+    }
+    fn ref_inc(&self, cell: &CoroutineCell) {
+        self.sched.waker_ref_inc(self.index_of(cell));
+    }
+    fn ref_dec(&self, cell: &CoroutineCell) {
+        self.sched.waker_ref_dec(self.index_of(cell));
+    }
+    fn id_of(&self, cell: &CoroutineCell) -> CoroutineId {
+        self.sched.id_at(self.index_of(cell))
+    }
+}
+
 
 /// Declare a `static` executor with its own slot storage, which nothing
 /// else can name (so no second executor can share it):

@@ -67,14 +67,13 @@ impl RawCoroutine {
 unsafe impl Send for RawCoroutine {}
 
 /// Where wakers of a slot lead: implemented by `Executor<P>` so the waker
-/// vtable need not be generic (and `current_id()` can recognise it).
+/// vtable need not be generic (and `current_id()` can recognise it). Each
+/// takes one of this target's cells: one virtual call per waker operation.
 pub(crate) trait WakeTarget: Sync {
-    fn wake_index(&self, index: u32);
-    fn ref_inc(&self, index: u32);
-    fn ref_dec(&self, index: u32);
-    fn id_at(&self, index: u32) -> crate::CoroutineId;
-    /// The index of `cell`, one of this target's cells.
-    fn index_of(&self, cell: &CoroutineCell) -> u32;
+    fn wake(&self, cell: &CoroutineCell);
+    fn ref_inc(&self, cell: &CoroutineCell);
+    fn ref_dec(&self, cell: &CoroutineCell);
+    fn id_of(&self, cell: &CoroutineCell) -> crate::CoroutineId;
 }
 
 /// The coroutine half of one slot.
@@ -154,13 +153,11 @@ impl CoroutineCell {
             .expect("a running slot holds its coroutine")
     }
 
-    /// The executor and index wakers of this slot lead to.
-    pub(crate) fn owner(&self) -> (&'static dyn WakeTarget, u32) {
+    /// The executor wakers of this slot lead to.
+    pub(crate) fn owner(&self) -> &'static dyn WakeTarget {
         // SAFETY: written once per occupant before publication (see field docs).
-        let target = self
-            .owner
+        self.owner
             .with(|p| unsafe { *p })
-            .expect("wakers exist only for spawned slots");
-        (target, target.index_of(self))
+            .expect("wakers exist only for spawned slots")
     }
 }

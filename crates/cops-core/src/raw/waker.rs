@@ -17,8 +17,8 @@ fn cell<'a>(data: *const ()) -> &'a CoroutineCell {
 }
 
 unsafe fn clone(data: *const ()) -> RawWaker {
-    let (target, index) = cell(data).owner();
-    target.ref_inc(index);
+    let cell = cell(data);
+    cell.owner().ref_inc(cell);
     RawWaker::new(data, &VTABLE)
 }
 
@@ -31,13 +31,13 @@ unsafe fn wake(data: *const ()) {
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
-    let (target, index) = cell(data).owner();
-    target.wake_index(index);
+    let cell = cell(data);
+    cell.owner().wake(cell);
 }
 
 unsafe fn drop(data: *const ()) {
-    let (target, index) = cell(data).owner();
-    target.ref_dec(index);
+    let cell = cell(data);
+    cell.owner().ref_dec(cell);
 }
 
 /// A waker borrowed for one poll: it holds no ref (the RUNNING state pins the
@@ -54,6 +54,6 @@ pub fn id_of(waker: &Waker) -> Option<CoroutineId> {
     if !core::ptr::eq(waker.vtable(), &VTABLE) {
         return None;
     }
-    let (target, index) = cell(waker.data()).owner();
-    Some(target.id_at(index))
+    let cell = cell(waker.data());
+    Some(cell.owner().id_of(cell))
 }
