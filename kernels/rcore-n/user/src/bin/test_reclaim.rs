@@ -79,6 +79,20 @@ async fn main() -> i32 {
         baseline = counters();
     }
     assert!(quiet(&baseline), "the warm-up left {baseline:?}");
+    // Its frames and heap go back a little after its space stops counting
+    // (the last hart that ran it lets go later): wait until the counters
+    // hold still for 100 ms.
+    let mut still = 0;
+    for _ in 0..400 {
+        syscall::sleep(5_000_000);
+        let now = counters();
+        still = if now == baseline { still + 1 } else { 0 };
+        baseline = now;
+        if still == 20 {
+            break;
+        }
+    }
+    assert_eq!(still, 20, "the counters never held still: {baseline:?}");
     println!(
         "baseline: {:?}",
         COUNTERS
