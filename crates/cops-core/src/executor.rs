@@ -516,7 +516,6 @@ impl<P: Platform> WakeTarget for Executor<P> {
     }
 }
 
-
 /// Declare a `static` executor with its own slot storage, which nothing
 /// else can name (so no second executor can share it):
 ///

@@ -186,7 +186,7 @@ fn signal_handlers_wake_cancel_and_reprioritise_while_workers_run() {
     // interrupt-safe operations; SA_RESTART keeps the workers' futex waits going.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as usize;
+        sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
         sa.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut sa.sa_mask);
         assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);

@@ -117,16 +117,11 @@ impl CoroutineCell {
 
     /// # Safety
     /// The caller owns the slot (claimed, not yet activated).
-    pub(crate) unsafe fn install(
-        &self,
-        c: RawCoroutine,
-        owner: &'static dyn WakeTarget,
-    ) {
+    pub(crate) unsafe fn install(&self, c: RawCoroutine, owner: &'static dyn WakeTarget) {
         // SAFETY: exclusive by the caller's ownership of the claimed slot.
         self.coroutine.with_mut(|p| unsafe { *p = Some(c) });
         // SAFETY: as above; no waker of this occupant exists yet.
-        self.owner
-            .with_mut(|p| unsafe { *p = Some(owner) });
+        self.owner.with_mut(|p| unsafe { *p = Some(owner) });
     }
 
     /// # Safety
