@@ -78,3 +78,36 @@ pub fn pass_holding(name: &str, held: &[(usize, usize)]) {
     }
     crate::println!("TEST {name} PASS");
 }
+
+/// The fixture of the stale-id tests: `n` ids whose coroutines (at
+/// `level`) have finished, and `n` new coroutines that took their slots,
+/// blocked for good and counting their polls in `polls`. A wake by one of
+/// the old ids must reach none of them.
+pub async fn stale_ids_with_new_occupants(
+    n: usize,
+    level: u8,
+    polls: &'static core::sync::atomic::AtomicU64,
+) -> (
+    alloc::vec::Vec<crate::CoroutineId>,
+    alloc::vec::Vec<crate::JoinHandle<()>>,
+) {
+    let mut stale = alloc::vec::Vec::new();
+    for _ in 0..n {
+        let h = crate::spawn(async {}, level).unwrap();
+        stale.push(h.id());
+        h.await.unwrap();
+    }
+    let occupants = (0..n)
+        .map(|_| {
+            crate::spawn(
+                core::future::poll_fn(|_| {
+                    polls.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                    core::task::Poll::<()>::Pending
+                }),
+                level,
+            )
+            .unwrap()
+        })
+        .collect();
+    (stale, occupants)
+}

@@ -7,7 +7,6 @@
 extern crate alloc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use core::task::Poll;
 use rcore_n_user::*;
 
 entry!(main);
@@ -50,25 +49,7 @@ async fn main() -> i32 {
     // as the kernel does when a completion races with the coroutine's end.
     static POLLS: AtomicU64 = AtomicU64::new(0);
     let rejected_before = uintr::STATS.rejected.load(Relaxed);
-    let mut stale = Vec::new();
-    for _ in 0..8 {
-        let h = spawn(async {}, 20).unwrap();
-        stale.push(h.id());
-        h.await.unwrap();
-    }
-    // New occupants of those slots, blocked forever, counting their polls.
-    let occupants: Vec<_> = (0..8)
-        .map(|_| {
-            spawn(
-                core::future::poll_fn(|_| {
-                    POLLS.fetch_add(1, Relaxed);
-                    Poll::<()>::Pending
-                }),
-                20,
-            )
-            .unwrap()
-        })
-        .collect();
+    let (stale, occupants) = guest_test::stale_ids_with_new_occupants(8, 20, &POLLS).await;
     // Step below them so each occupant is polled once before we go on.
     let me = current_id().unwrap();
     set_priority(me, 30).unwrap();

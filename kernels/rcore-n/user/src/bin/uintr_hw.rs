@@ -30,7 +30,6 @@
 extern crate alloc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use core::task::Poll;
 use rcore_n_user::*;
 
 entry!(main);
@@ -215,24 +214,7 @@ async fn main() -> i32 {
 
     // 3. Stale ids rejected on the hardware path.
     static POLLS: AtomicU64 = AtomicU64::new(0);
-    let mut stale = Vec::new();
-    for _ in 0..8 {
-        let h = spawn(async {}, 20).unwrap();
-        stale.push(h.id());
-        h.await.unwrap();
-    }
-    let occupants: Vec<_> = (0..8)
-        .map(|_| {
-            spawn(
-                core::future::poll_fn(|_| {
-                    POLLS.fetch_add(1, Relaxed);
-                    Poll::<()>::Pending
-                }),
-                20,
-            )
-            .unwrap()
-        })
-        .collect();
+    let (stale, occupants) = guest_test::stale_ids_with_new_occupants(8, 20, &POLLS).await;
     set_priority(me, 30).unwrap();
     yield_now().await;
     set_priority(me, MAIN_PRIORITY).unwrap();
