@@ -86,6 +86,25 @@ pub fn qemu_with(
     smp: usize,
     bootargs: &str,
 ) -> Command {
+    qemu_net(binary, firmware, kernel, smp, bootargs, None)
+}
+
+/// The same, with the guest's TCP port 80 forwarded from
+/// `127.0.0.1:hostfwd` (every boot has a virtio-net device on QEMU's user
+/// network; only a forwarded port lets the host reach it, and each QEMU
+/// running at once needs its own).
+pub fn qemu_net(
+    binary: &Path,
+    firmware: Option<&Path>,
+    kernel: &PathBuf,
+    smp: usize,
+    bootargs: &str,
+    hostfwd: Option<u16>,
+) -> Command {
+    let mut netdev = "user,id=n0".to_string();
+    if let Some(port) = hostfwd {
+        netdev += &format!(",hostfwd=tcp:127.0.0.1:{port}-:80");
+    }
     let mut c = Command::new(binary);
     c.args(["-machine", "virt", "-bios"]);
     match firmware {
@@ -95,7 +114,8 @@ pub fn qemu_with(
     c.args(["-nographic", "-m", "128M"])
         .args(["-smp", &smp.to_string(), "-kernel"])
         .arg(kernel)
-        .args(["-append", bootargs]);
+        .args(["-append", bootargs])
+        .args(["-netdev", &netdev, "-device", "virtio-net-device,netdev=n0"]);
     c
 }
 

@@ -25,6 +25,15 @@ pub mod nr {
     pub const CLOCK: usize = 113;
     /// `yield()`: give the CPU back to the kernel's scheduler.
     pub const YIELD: usize = 124;
+    /// `listen(port) -> fd`: a TCP listening socket on `port` of the
+    /// kernel's network interface (`-EADDRINUSE` if taken, `-ENODEV`
+    /// without a network device). Its descriptor is closed with `close`.
+    pub const LISTEN: usize = 201;
+    /// `accept(fd) -> fd`: wait for the next connection on listening
+    /// socket `fd`; the new descriptor is read, written and closed like a
+    /// pipe end (a read returns 0 at the peer's end of stream; a reset
+    /// connection gives `-ECONNRESET`).
+    pub const ACCEPT: usize = 202;
     /// `set_priority(pid, priority)`: the process's priority cap (0 highest, 0..64).
     pub const SET_PRIORITY: usize = 140;
     /// `getpid()`.
@@ -107,6 +116,14 @@ pub enum Errno {
     Pipe = 32,
     /// Unknown system call.
     NoSys = 38,
+    /// No such device (no network interface).
+    NoDev = 19,
+    /// Port already in use.
+    AddrInUse = 98,
+    /// Connection reset by the peer.
+    ConnReset = 104,
+    /// The socket is not connected (or not listening).
+    NotConn = 107,
     /// Asynchronous call accepted; completion comes by user interrupt.
     InProgress = 115,
 }
@@ -131,7 +148,11 @@ impl Errno {
             22 => Errno::Inval,
             24 => Errno::MFile,
             32 => Errno::Pipe,
+            19 => Errno::NoDev,
             38 => Errno::NoSys,
+            98 => Errno::AddrInUse,
+            104 => Errno::ConnReset,
+            107 => Errno::NotConn,
             115 => Errno::InProgress,
             _ => return None,
         })
@@ -162,6 +183,9 @@ pub mod stat {
     /// User address spaces alive (a dead process's space lives until the
     /// last hart that ran it comes back to the kernel).
     pub const SPACES: usize = 8;
+    /// TCP sockets the kernel holds (listening and connected, all
+    /// processes together).
+    pub const SOCKETS: usize = 9;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).

@@ -48,6 +48,24 @@ pub fn write(fd: usize, buf: &[u8]) -> Call<'_> {
     }
 }
 
+/// A TCP socket listening on `port`; returns its descriptor.
+pub fn listen(port: u16) -> Call<'static> {
+    Call {
+        nr: nr::LISTEN,
+        args: [port as usize, 0, 0],
+        _buffers: PhantomData,
+    }
+}
+
+/// The next connection on listening socket `fd`; returns its descriptor.
+pub fn accept(fd: usize) -> Call<'static> {
+    Call {
+        nr: nr::ACCEPT,
+        args: [fd, 0, 0],
+        _buffers: PhantomData,
+    }
+}
+
 /// Sleep `ns` nanoseconds.
 pub fn sleep(ns: u64) -> Call<'static> {
     Call {
