@@ -1,0 +1,636 @@
+//! The COPS papers' TCP matrix server (COPS §5, tcp_test.rs of rCore-N):
+//! per connection three components, receive a request, square its
+//! matrix, send the reply, handing off through two queues. The wire format
+//! is `netbench`'s, shared with the host load generator.
+//!
+//! The model is chosen at run time from the kernel command line (one
+//! kernel, one program):
+//! - `net.kt=1`: the kernel serves this process's waiting calls on kernel
+//!   threads with their own stacks (KT); otherwise on kernel coroutines (KC).
+//! - `net.ut=1`: the components are user threads making blocking calls
+//!   (UT); otherwise coroutines on the process's executor (UC), each at the
+//!   connection's priority (the priority of its first request), handing off
+//!   through queues whose consumer is woken by id (`wake(id)`).
+//! - `net.cpus=K`: K threads run the executor (1..=4, `alloc_cpu(K - 1)`).
+//! - `net.conns=N`: serve N connections, then check that the kernel's
+//!   sockets and heap are back at their baseline and end with
+//!   `TEST net_server PASS` (the `cargo xtask test net` step); without it,
+//!   serve until QEMU is killed (the benchmark).
+//! - `net.idle=N`: the memory measurement: accept N connections and print
+//!   the kernel memory they hold, first as bare sockets, then with every
+//!   connection's components started (each waiting in its socket read).
+//!
+//! In UT the handoff between a connection's threads is a queue in user
+//! memory plus a pipe used as a counting semaphore: the producer pushes,
+//! then writes one byte; the consumer blocks in a read of one byte, then
+//! pops. The blocking is the kernel's, as with the papers' kernel mutexes
+//! and condition variables; it costs each connection two pipes (four
+//! descriptors) beside its socket.
+//!
+//! A malformed request gets an error frame, then its connection is closed
+//! (its framing is lost); other connections are not affected.
+#![no_std]
+#![no_main]
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::future::poll_fn;
+use core::sync::atomic::{AtomicUsize, Ordering::*};
+use core::task::Poll;
+
+use netbench::{ERROR_LEN, FrameBuffer, HEADER_LEN, MAX_REQUEST_LEN, ProtocolError, Request};
+use rcore_n_abi::stat;
+use rcore_n_user::*;
+
+entry!(main);
+
+const PORT: u16 = 80;
+/// Level of a connection's components until its first request says which.
+const FIRST_LEVEL: u8 = 0;
+/// The longest the test mode waits for the kernel to drop closed sockets
+/// (the kernel keeps a closed socket up to 10 s for the peer's last ACK).
+const SOCKET_DRAIN_NS: u64 = 30_000_000_000;
+
+/// What the receive component hands to the compute component.
+enum Item {
+    Request(Request),
+    /// The stream broke the protocol: answer with an error, then close.
+    Malformed(ProtocolError),
+    /// The peer closed, reset, or the read failed: close.
+    End,
+}
+
+/// What the compute component hands to the send component.
+enum Out {
+    /// A reply frame.
+    Frame(Vec<u8>),
+    /// An error frame, then close.
+    Refuse([u8; ERROR_LEN]),
+    /// Close.
+    End,
+}
+
+#[derive(Clone, Copy)]
+struct Options {
+    kernel_threads: bool,
+    user_threads: bool,
+    cpus: usize,
+    conns: Option<usize>,
+    idle: Option<usize>,
+}
+
+impl Options {
+    fn model(&self) -> &'static str {
+        match (self.kernel_threads, self.user_threads) {
+            (false, false) => "KCUC",
+            (false, true) => "KCUT",
+            (true, false) => "KTUC",
+            (true, true) => "KTUT",
+        }
+    }
+}
+
+fn flag(key: &str) -> Result<bool, &'static str> {
+    match syscall::bootarg(key) {
+        Ok(0) | Err(Errno::NoEnt) => Ok(false),
+        Ok(1) => Ok(true),
+        _ => Err("a net.kt / net.ut flag is 0 or 1"),
+    }
+}
+
+fn count(key: &str) -> Option<usize> {
+    syscall::bootarg(key).ok().filter(|&n| n > 0)
+}
+
+fn options() -> Result<Options, &'static str> {
+    let cpus = count("net.cpus").unwrap_or(1);
+    if !(1..=4).contains(&cpus) {
+        return Err("net.cpus is 1..=4");
+    }
+    Ok(Options {
+        kernel_threads: flag("net.kt")?,
+        user_threads: flag("net.ut")?,
+        cpus,
+        conns: count("net.conns"),
+        idle: count("net.idle"),
+    })
+}
+
+fn heap() -> usize {
+    syscall::kstat(stat::HEAP_USED).unwrap_or(0)
+}
+fn frames() -> usize {
+    syscall::kstat(stat::FRAMES_USED).unwrap_or(0)
+}
+fn sockets() -> usize {
+    syscall::kstat(stat::SOCKETS).unwrap_or(0)
+}
+
+/// Connections whose three components have all ended.
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+
+async fn main() -> i32 {
+    let opts = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            println!("net_server: bad command line: {e}");
+            return 2;
+        }
+    };
+    if let Err(e) = syscall::kernel_threads(opts.kernel_threads) {
+        println!("net_server: kernel_threads: {e:?}");
+        return 1;
+    }
+    if opts.cpus > 1 {
+        match alloc_cpu(opts.cpus - 1) {
+            Ok(n) if n == opts.cpus - 1 => {}
+            other => {
+                println!("net_server: alloc_cpu({}) gave {other:?}", opts.cpus - 1);
+                return 1;
+            }
+        }
+    }
+    let (sockets0, heap0) = (sockets(), heap());
+    let listener = match call::listen(PORT).await {
+        Ok(fd) => fd,
+        Err(e) => {
+            println!("net_server: listen({PORT}): {e:?}");
+            return 1;
+        }
+    };
+    println!(
+        "net_server: listening on port {PORT} ({}, {} executor threads)",
+        opts.model(),
+        opts.cpus
+    );
+    if let Some(n) = opts.idle {
+        return idle(opts, listener, n).await;
+    }
+    let mut threads = Vec::new();
+    let mut served = 0;
+    while opts.conns.is_none_or(|n| served < n) {
+        let fd = match accept(opts, listener).await {
+            Ok(fd) => fd,
+            Err(e) => {
+                println!("net_server: accept: {e:?}");
+                continue;
+            }
+        };
+        served += 1;
+        match start(opts, fd) {
+            Ok(mut tids) => threads.append(&mut tids),
+            // Out of threads, descriptors or memory: this connection is
+            // refused (and closed by `start`), the others go on.
+            Err(e) => println!("net_server: cannot serve connection {served}: {e:?}"),
+        }
+    }
+    // Test mode: every connection served; then nothing may be left behind.
+    for t in threads {
+        if let Err(e) = syscall::thread_join(t) {
+            println!("net_server: join: {e:?}");
+        }
+    }
+    while FINISHED.load(SeqCst) < served {
+        let _ = call::sleep(1_000_000).await;
+    }
+    syscall::close(listener).expect("close the listening socket");
+    let t0 = syscall::clock();
+    while sockets() != sockets0 && syscall::clock() - t0 < SOCKET_DRAIN_NS {
+        let _ = call::sleep(10_000_000).await;
+    }
+    let (sockets1, heap1) = (sockets(), heap());
+    println!(
+        "net_server: {served} connections served; sockets {sockets0} -> {sockets1}, kernel heap {heap0} -> {heap1} B"
+    );
+    assert_eq!(sockets1, sockets0, "the kernel still holds sockets");
+    assert!(
+        heap1 <= heap0,
+        "the kernel heap grew by {} B over the run",
+        heap1 - heap0
+    );
+    guest_test::pass("net_server");
+    0
+}
+
+async fn accept(opts: Options, listener: usize) -> Result<usize, Errno> {
+    if opts.user_threads {
+        call::accept(listener).wait()
+    } else {
+        call::accept(listener).await
+    }
+}
+
+/// Start connection `fd`'s components; returns the threads to join (UT).
+/// On failure the connection is closed and counted as finished: by its
+/// send component if that one started (it owns the socket from then on),
+/// else here.
+fn start(opts: Options, fd: usize) -> Result<Vec<usize>, Errno> {
+    let started = if opts.user_threads {
+        uts::start(fd)
+    } else {
+        ucs::start(fd).map(|()| Vec::new())
+    };
+    if let Err((e, sender_started)) = started {
+        if !sender_started {
+            let _ = syscall::close(fd);
+            FINISHED.fetch_add(1, SeqCst);
+        }
+        return Err(e);
+    }
+    started.map_err(|(e, _)| e)
+}
+
+/// `net.idle=N`: the kernel memory N connections hold, bare and waiting.
+async fn idle(opts: Options, listener: usize, n: usize) -> i32 {
+    let (heap0, frames0, calls0) = (heap(), frames(), syscall::kstat(stat::CALLS).unwrap_or(0));
+    let mut fds = Vec::with_capacity(n);
+    while fds.len() < n {
+        match accept(opts, listener).await {
+            Ok(fd) => fds.push(fd),
+            Err(e) => {
+                println!("net_server: accept after {} connections: {e:?}", fds.len());
+                break;
+            }
+        }
+    }
+    let held = fds.len();
+    let (heap1, frames1) = (heap(), frames());
+    println!(
+        "NETMEM sockets conns={held} heap={} frames={}",
+        heap1 - heap0,
+        frames1.saturating_sub(frames0)
+    );
+    let mut started = 0;
+    for &fd in &fds {
+        match start(opts, fd) {
+            Ok(_) => started += 1,
+            Err(e) => {
+                println!("net_server: components of connection {started}: {e:?}");
+                break;
+            }
+        }
+    }
+    // Each connection's receive component waits in a read (UT: its compute
+    // and send threads in a pipe read too): wait until all are in flight.
+    let per_conn = if opts.user_threads { 3 } else { 1 };
+    let t0 = syscall::clock();
+    while syscall::kstat(stat::CALLS).unwrap_or(0) < calls0 + per_conn * started
+        && syscall::clock() - t0 < 10_000_000_000
+    {
+        let _ = call::sleep(10_000_000).await;
+    }
+    let calls = syscall::kstat(stat::CALLS).unwrap_or(0) - calls0;
+    println!(
+        "NETMEM waiting conns={started} heap={} frames={} calls={calls} call_bytes={} kernel_coroutines={}",
+        heap() - heap1,
+        frames().saturating_sub(frames1),
+        syscall::kstat(stat::CALL_BYTES).unwrap_or(0),
+        syscall::kstat(stat::KERNEL_COROUTINES).unwrap_or(0),
+    );
+    // Hold them until the host ends the run.
+    loop {
+        let _ = call::sleep(1_000_000_000).await;
+    }
+}
+
+/// Read from `fd` into `buf`, parse every whole request, hand each on;
+/// returns once the stream ends (`End`) or breaks the protocol
+/// (`Malformed`), which is handed on last.
+fn receive_step(buf: &mut FrameBuffer<MAX_REQUEST_LEN>, read: Result<usize, Errno>, mut push: impl FnMut(Item)) -> bool {
+    match read {
+        Ok(0) | Err(_) => {
+            push(Item::End);
+            return false;
+        }
+        Ok(n) => buf.filled(n),
+    }
+    loop {
+        match buf.next_request() {
+            Ok(Some(r)) => push(Item::Request(r)),
+            Ok(None) => return true,
+            Err(e) => {
+                push(Item::Malformed(e));
+                return false;
+            }
+        }
+    }
+}
+
+/// The compute step: the reply (the square of the matrix) or the error.
+fn compute(item: Item) -> Out {
+    match item {
+        Item::Request(r) => {
+            let n = r.matrix.n();
+            let mut frame = vec![0u8; HEADER_LEN + 4 * n * n];
+            match netbench::encode_reply(&r, &mut frame) {
+                Ok(_) => Out::Frame(frame),
+                Err(e) => refuse(r.seq, e),
+            }
+        }
+        Item::Malformed(e) => refuse(0, e),
+        Item::End => Out::End,
+    }
+}
+
+fn refuse(seq: u64, e: ProtocolError) -> Out {
+    let mut frame = [0u8; ERROR_LEN];
+    netbench::encode_error(seq, e, &mut frame).expect("an error frame fits ERROR_LEN");
+    Out::Refuse(frame)
+}
+
+/// User coroutines (UC): three per connection, queues woken by id.
+mod ucs {
+    use super::*;
+
+    /// A queue whose one consumer coroutine sleeps until a producer pushes
+    /// and wakes it by id.
+    pub struct Handoff<T> {
+        inner: spin::Mutex<(VecDeque<T>, Option<CoroutineId>)>,
+    }
+
+    impl<T> Handoff<T> {
+        fn new() -> Self {
+            Handoff {
+                inner: spin::Mutex::new((VecDeque::new(), None)),
+            }
+        }
+
+        pub fn push(&self, item: T) {
+            let waiter = {
+                let mut q = self.inner.lock();
+                q.0.push_back(item);
+                q.1.take()
+            };
+            if let Some(id) = waiter {
+                // A stale id (the consumer ended) is refused by generation.
+                let _ = wake(id);
+            }
+        }
+
+        /// The next item; the calling coroutine waits for it.
+        pub async fn pop(&self) -> T {
+            poll_fn(|_| {
+                let mut q = self.inner.lock();
+                match q.0.pop_front() {
+                    Some(item) => Poll::Ready(item),
+                    None => {
+                        // Registered under the lock a push takes: no lost wake.
+                        q.1 = current_id();
+                        Poll::Pending
+                    }
+                }
+            })
+            .await
+        }
+    }
+
+    pub struct Conn {
+        fd: usize,
+        requests: Handoff<Item>,
+        replies: Handoff<Out>,
+        /// The compute and send components, re-prioritised by the receive
+        /// component on the first request.
+        peers: spin::Once<[CoroutineId; 2]>,
+    }
+
+    /// Errors say whether the send component started (it then owns `fd`).
+    pub fn start(fd: usize) -> Result<(), (Errno, bool)> {
+        let conn = Arc::new(Conn {
+            fd,
+            requests: Handoff::new(),
+            replies: Handoff::new(),
+            peers: spin::Once::new(),
+        });
+        let sender = spawn(send(conn.clone()), FIRST_LEVEL).map_err(|_| (Errno::Again, false))?;
+        let computer = match spawn(compute_loop(conn.clone()), FIRST_LEVEL) {
+            Ok(h) => h,
+            Err(_) => {
+                conn.replies.push(Out::End); // the sender closes the socket
+                return Err((Errno::Again, true));
+            }
+        };
+        conn.peers.call_once(|| [computer.id(), sender.id()]);
+        if spawn(receive(conn.clone()), FIRST_LEVEL).is_err() {
+            conn.requests.push(Item::End); // compute and send end, send closes
+            return Err((Errno::Again, true));
+        }
+        Ok(())
+    }
+
+    async fn receive(conn: Arc<Conn>) {
+        let mut buf = FrameBuffer::<MAX_REQUEST_LEN>::new();
+        let mut level: Option<u8> = None;
+        loop {
+            let read = call::read(conn.fd, buf.spare()).await;
+            let more = receive_step(&mut buf, read, |item| {
+                if let Item::Request(r) = &item {
+                    if level != Some(r.priority) {
+                        level = Some(r.priority);
+                        prioritise(&conn, r.priority);
+                    }
+                }
+                conn.requests.push(item);
+            });
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// All three components to `level` (COPS: the connection's priority).
+    fn prioritise(conn: &Conn, level: u8) {
+        if let Some(me) = current_id() {
+            let _ = set_priority(me, level);
+        }
+        for &id in conn.peers.get().into_iter().flatten() {
+            let _ = set_priority(id, level);
+        }
+    }
+
+    async fn compute_loop(conn: Arc<Conn>) {
+        loop {
+            let out = compute(conn.requests.pop().await);
+            let last = !matches!(out, Out::Frame(_));
+            conn.replies.push(out);
+            if last {
+                return;
+            }
+        }
+    }
+
+    async fn write_all(fd: usize, mut bytes: &[u8]) -> Result<(), Errno> {
+        while !bytes.is_empty() {
+            match call::write(fd, bytes).await? {
+                0 => return Err(Errno::Pipe),
+                n => bytes = &bytes[n..],
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(conn: Arc<Conn>) {
+        let mut broken = false;
+        loop {
+            match conn.replies.pop().await {
+                Out::Frame(f) if !broken => broken = write_all(conn.fd, &f).await.is_err(),
+                Out::Frame(_) => {} // the peer is gone: drain until the end
+                Out::Refuse(f) => {
+                    let _ = write_all(conn.fd, &f).await;
+                    break;
+                }
+                Out::End => break,
+            }
+        }
+        let _ = syscall::close(conn.fd);
+        FINISHED.fetch_add(1, SeqCst);
+    }
+}
+
+/// User threads (UT): three per connection, blocking calls, handing off
+/// through queues with a pipe as the semaphore.
+mod uts {
+    use super::*;
+
+    /// A queue whose consumer thread blocks in the kernel (a one-byte pipe
+    /// read per item) until a producer pushes.
+    pub struct Handoff<T> {
+        items: spin::Mutex<VecDeque<T>>,
+        rd: usize,
+        wr: usize,
+    }
+
+    impl<T> Handoff<T> {
+        fn new() -> Result<Self, Errno> {
+            let (rd, wr) = syscall::pipe()?;
+            Ok(Handoff {
+                items: spin::Mutex::new(VecDeque::new()),
+                rd,
+                wr,
+            })
+        }
+
+        fn push(&self, item: T) {
+            self.items.lock().push_back(item);
+            // The item is in before its byte: a consumer that got the byte
+            // finds it.
+            let _ = call::write(self.wr, &[1]).wait();
+        }
+
+        fn pop(&self) -> Option<T> {
+            let mut byte = [0u8; 1];
+            match call::read(self.rd, &mut byte).wait() {
+                Ok(1) => self.items.lock().pop_front(),
+                _ => None, // the pipe broke: treat as the end
+            }
+        }
+    }
+
+    impl<T> Drop for Handoff<T> {
+        fn drop(&mut self) {
+            let _ = syscall::close(self.rd);
+            let _ = syscall::close(self.wr);
+        }
+    }
+
+    pub struct Conn {
+        fd: usize,
+        requests: Handoff<Item>,
+        replies: Handoff<Out>,
+    }
+
+    type Component = fn(&Conn);
+
+    fn run(arg: usize) -> i32 {
+        // SAFETY: `start` leaked one `Arc<Conn>` and the component for
+        // this thread into `arg`, which only this thread takes back.
+        let (conn, component) = *unsafe { Box::from_raw(arg as *mut (Arc<Conn>, Component)) };
+        component(&conn);
+        0
+    }
+
+    fn thread(conn: &Arc<Conn>, component: Component) -> Result<usize, Errno> {
+        let arg = Box::into_raw(Box::new((conn.clone(), component))) as usize;
+        spawn_thread(run, arg).inspect_err(|_| {
+            // SAFETY: the thread did not start: the box is still ours.
+            drop(unsafe { Box::from_raw(arg as *mut (Arc<Conn>, Component)) });
+        })
+    }
+
+    /// Errors say whether the send thread started (it then owns `fd`).
+    pub fn start(fd: usize) -> Result<Vec<usize>, (Errno, bool)> {
+        let conn = Arc::new(Conn {
+            fd,
+            requests: Handoff::new().map_err(|e| (e, false))?,
+            replies: Handoff::new().map_err(|e| (e, false))?,
+        });
+        let mut tids = Vec::new();
+        tids.push(thread(&conn, send).map_err(|e| (e, false))?);
+        match thread(&conn, compute_loop) {
+            Ok(t) => tids.push(t),
+            Err(e) => {
+                conn.replies.push(Out::End); // the sender closes the socket
+                return Err((e, true));
+            }
+        }
+        match thread(&conn, receive) {
+            Ok(t) => tids.push(t),
+            Err(e) => {
+                conn.requests.push(Item::End);
+                return Err((e, true));
+            }
+        }
+        Ok(tids)
+    }
+
+    fn receive(conn: &Conn) {
+        let mut buf = FrameBuffer::<MAX_REQUEST_LEN>::new();
+        loop {
+            let read = call::read(conn.fd, buf.spare()).wait();
+            if !receive_step(&mut buf, read, |item| conn.requests.push(item)) {
+                return;
+            }
+        }
+    }
+
+    fn compute_loop(conn: &Conn) {
+        loop {
+            let out = compute(conn.requests.pop().unwrap_or(Item::End));
+            let last = !matches!(out, Out::Frame(_));
+            conn.replies.push(out);
+            if last {
+                return;
+            }
+        }
+    }
+
+    fn write_all(fd: usize, mut bytes: &[u8]) -> Result<(), Errno> {
+        while !bytes.is_empty() {
+            match call::write(fd, bytes).wait()? {
+                0 => return Err(Errno::Pipe),
+                n => bytes = &bytes[n..],
+            }
+        }
+        Ok(())
+    }
+
+    fn send(conn: &Conn) {
+        let mut broken = false;
+        loop {
+            match conn.replies.pop().unwrap_or(Out::End) {
+                Out::Frame(f) if !broken => broken = write_all(conn.fd, &f).is_err(),
+                Out::Frame(_) => {}
+                Out::Refuse(f) => {
+                    let _ = write_all(conn.fd, &f);
+                    break;
+                }
+                Out::End => break,
+            }
+        }
+        let _ = syscall::close(conn.fd);
+        FINISHED.fetch_add(1, SeqCst);
+    }
+}
