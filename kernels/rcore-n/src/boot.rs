@@ -142,6 +142,9 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
     );
     let harts = hart_ids.iter().filter(|&&id| id < MAX_HARTS).count().max(1);
     crate::task::init(BootInfo { bootargs, harts });
+    // After the executor exists (the network coroutine runs on it), before
+    // any hart runs init.
+    crate::net::init(&fdt);
     BOOT_DONE.store(1, Release);
 
     let mut started = 1;

@@ -18,7 +18,8 @@
 //! Layout: `boot` (entry, harts), `console`, `board`, `mm` (frames, heap,
 //! Sv39 spaces, user-pointer checks), `trap` (context, `run_user`), `task`
 //! (processes, threads, the kernel executor and switcher, timers),
-//! `syscall`, `fs` (fd table, pipes), `loader` (embedded ELF programs).
+//! `syscall`, `fs` (fd table, pipes, sockets), `net` (virtio-net, the PLIC,
+//! smoltcp TCP and the network coroutine), `loader` (embedded ELF programs).
 #![no_std]
 #![no_main]
 
@@ -31,6 +32,7 @@ mod boot;
 mod fs;
 mod loader;
 mod mm;
+mod net;
 mod syscall;
 mod task;
 mod trap;

@@ -1,4 +1,4 @@
-//! File descriptors: the console and pipe ends.
+//! File descriptors: the console, pipe ends and TCP sockets.
 
 mod pipe;
 
@@ -19,6 +19,8 @@ pub enum File {
     Stdin,
     Stdout,
     Pipe(Arc<PipeEnd>),
+    /// A listening socket or a connection (`crate::net`).
+    Socket(Arc<crate::net::Socket>),
 }
 
 /// A process's descriptor table. Cloned into a spawned child (the child
@@ -60,7 +62,16 @@ impl FdTable {
             .ok_or(Errno::BadF)
     }
 
+    /// Close everything (the process exited): a connection that no other
+    /// process holds is reset rather than closed gracefully.
     pub fn close_all(&mut self) {
+        for f in self.0.iter().flatten() {
+            if let File::Socket(s) = f {
+                if Arc::strong_count(s) == 1 {
+                    s.abort_on_drop();
+                }
+            }
+        }
         self.0.clear();
     }
 }

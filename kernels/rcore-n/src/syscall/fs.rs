@@ -1,4 +1,4 @@
-//! read, write, pipe, close.
+//! read, write, pipe, close (of pipes and sockets alike).
 
 use alloc::sync::Arc;
 
@@ -44,6 +44,25 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome 
                 )
             })
         }
+        File::Socket(sock) => {
+            // As for a pipe: the copy lives as long as the write waits.
+            let charge = match proc.quota.charge(0, len) {
+                Ok(c) => c,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            let data = match proc.space.lock().read(buf, len) {
+                Ok(d) => d,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            let sending = match sock.write(data) {
+                Ok(f) => f,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            block(async move {
+                let _charge = charge;
+                Done::ret(sending.await.map_or_else(Errno::ret, |n| n as isize))
+            })
+        }
         File::Stdin | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
     }
 }
@@ -70,6 +89,28 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
                     Ok(data) => Done {
                         ret: data.len() as isize,
                         out: Some((buf, data)),
+                        install: None,
+                    },
+                    Err(e) => Done::ret(e.ret()),
+                }
+            })
+        }
+        File::Socket(sock) => {
+            let charge = match proc.quota.charge(0, len.min(crate::net::RX_BUFFER)) {
+                Ok(c) => c,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            let receiving = match sock.read(len) {
+                Ok(f) => f,
+                Err(e) => return Outcome::Return(e.ret()),
+            };
+            block(async move {
+                let _charge = charge;
+                match receiving.await {
+                    Ok(data) => Done {
+                        ret: data.len() as isize,
+                        out: Some((buf, data)),
+                        install: None,
                     },
                     Err(e) => Done::ret(e.ret()),
                 }

@@ -7,6 +7,7 @@
 
 mod asynchronous;
 mod fs;
+mod net;
 mod process;
 
 use alloc::boxed::Box;
@@ -24,20 +25,39 @@ use crate::trap::UserContext;
 pub type SyscallFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
 
 /// A completed system call: its result, and bytes to copy to the caller's
-/// memory first (a read's data, a waitpid's exit code). The copy happens
-/// at completion, after the caller's slot says it still wants it.
+/// memory first (a read's data, a waitpid's exit code), or a descriptor to
+/// install (an accepted connection). The copy or installation happens at
+/// completion, after the caller's slot says it still wants it: an
+/// abandoned call's connection is closed with the `Done`, not left in the
+/// table.
 pub struct Done {
     pub ret: isize,
     pub out: Option<(usize, Vec<u8>)>,
+    /// Install this file; the result is then its descriptor.
+    pub install: Option<crate::fs::File>,
 }
 
 impl Done {
     pub fn ret(ret: isize) -> Self {
-        Self { ret, out: None }
+        Self {
+            ret,
+            out: None,
+            install: None,
+        }
     }
 
-    /// Copy the output (if any) into `proc`; the result, or `-EFAULT`.
+    /// Copy the output (if any) into `proc`, or install the file; the
+    /// result, or `-EFAULT` / `-EMFILE`.
     pub fn commit(self, proc: &Process) -> isize {
+        if let Some(file) = self.install {
+            if proc.is_dead() {
+                return Errno::BadF.ret();
+            }
+            return match proc.fds.lock().insert(file) {
+                Ok(fd) => fd as isize,
+                Err(e) => e.ret(),
+            };
+        }
         match self.out {
             Some((va, bytes)) => match proc.space.lock().write(va, &bytes) {
                 Ok(()) => self.ret,
@@ -78,6 +98,8 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::READ => fs::read(proc, a[0], a[1], a[2]),
         nr::PIPE => fs::pipe(proc, a[0]).into(),
         nr::CLOSE => fs::close(proc, a[0]).into(),
+        nr::LISTEN => net::listen(proc, a[0]).into(),
+        nr::ACCEPT => net::accept(proc, a[0]),
         nr::EXIT => Outcome::ExitProcess(a[0] as i32),
         nr::THREAD_EXIT => Outcome::ExitThread(a[0] as i32),
         nr::YIELD => Outcome::Return(0),
@@ -128,6 +150,7 @@ fn kstat(which: usize) -> Result<isize> {
         stat::CALL_BYTES => crate::task::quota::bytes(),
         stat::WAITERS => crate::task::wait::waiters(),
         stat::SPACES => crate::mm::space::spaces(),
+        stat::SOCKETS => crate::net::sockets(),
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)

@@ -74,6 +74,7 @@ pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Outcome {
     let done = move |pid: usize, code: i32| Done {
         ret: pid as isize,
         out: (code_ptr != 0).then(|| (code_ptr, code.to_le_bytes().to_vec())),
+        install: None,
     };
     match procs::reap_child(&parent, want) {
         Err(e) => return Outcome::Return(e.ret()),

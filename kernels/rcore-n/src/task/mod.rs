@@ -156,6 +156,7 @@ pub fn hart_loop() -> ! {
 /// pid 1 exited: the system's work is done.
 pub fn init_exited(code: i32) {
     switcher::print_summary();
+    crate::net::print_summary();
     println!("rcore-n: init exited with code {code}");
     crate::board::shutdown(code != 0, code as u32)
 }

@@ -48,6 +48,8 @@ impl Platform for KernelPlatform {
             // SAFETY: waits for an interrupt.
             unsafe { core::arch::asm!("wfi") };
             crate::trap::clear_ipi();
+            // A device interrupt that ended `wfi` (SIE is clear: no trap).
+            crate::net::handle_interrupts();
         }
         self.parked.fetch_and(!(1 << me), SeqCst);
     }

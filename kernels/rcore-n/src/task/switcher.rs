@@ -111,7 +111,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         return;
     }
     match trap {
-        Trap::Timer | Trap::Ipi => {
+        Trap::Timer | Trap::Ipi | Trap::External => {
             drop(ctx);
             timer::wake_expired();
             proc.make_ready(thread);

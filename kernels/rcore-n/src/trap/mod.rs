@@ -1,7 +1,7 @@
 //! Traps. The kernel runs with `sstatus.SIE = 0` at all times, so S-mode
 //! code is never interrupted (kernel coroutines are cooperative and need no
-//! locks against interrupts); timer and software interrupts stay enabled in
-//! `sie`, so they preempt U-mode and still wake `wfi`.
+//! locks against interrupts); timer, software and external interrupts stay
+//! enabled in `sie`, so they preempt U-mode and still wake `wfi`.
 //!
 //! Entering user mode is a call: [`run_user`] saves the kernel's
 //! callee-saved registers in the [`UserContext`], `sret`s, and returns when
@@ -20,6 +20,9 @@ pub enum Trap {
     Timer,
     /// Software interrupt: another hart asks this one to reschedule.
     Ipi,
+    /// Supervisor external interrupt (PLIC), already served: a device
+    /// raised it and the network coroutine has been woken.
+    External,
     /// A fault: the process is killed.
     Fault {
         cause: usize,
@@ -29,7 +32,8 @@ pub enum Trap {
 }
 
 /// Point `stvec` at the vector and enable the interrupts that preempt
-/// user mode (calling hart).
+/// user mode (calling hart): timer, software and external (the PLIC's
+/// sources are enabled by the drivers that use them).
 pub fn init_hart() {
     // SAFETY: SIE is clear (it never gets set), so no interrupt can arrive
     // between these writes; `sscratch = 0` marks "in the kernel".
@@ -40,7 +44,7 @@ pub fn init_hart() {
             "csrw stvec, {vec}",
             "csrs sie, {ints}",
             vec = in(reg) context::trap_vector_addr(),
-            ints = in(reg) (1usize << 5) | (1 << 1),
+            ints = in(reg) (1usize << 9) | (1 << 5) | (1 << 1),
         );
     }
     crate::uintr::init_hart();
@@ -57,6 +61,10 @@ pub fn decode(ctx: &UserContext) -> Trap {
         (true, 1) => {
             clear_ipi();
             Trap::Ipi
+        }
+        (true, 9) => {
+            crate::net::handle_interrupts();
+            Trap::External
         }
         (false, 8) => Trap::Syscall,
         _ => Trap::Fault {

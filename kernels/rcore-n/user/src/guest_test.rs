@@ -2,7 +2,7 @@
 //! counters to come back to where they were when the test (pid 1) started,
 //! so every test also checks that the kernel reclaimed everything it made
 //! the kernel hold (processes, address spaces, calls in flight, their
-//! bytes, kernel coroutines, sleepers, waiters). Heap bytes and frames are
+//! bytes, kernel coroutines, sleepers, waiters, sockets). Heap bytes and frames are
 //! left out: the kernel keeps caches (recycled page-table roots, grown
 //! tables) that a first use builds; `test_reclaim` checks those after a
 //! warm-up.
@@ -11,7 +11,7 @@ use rcore_n_abi::stat;
 
 use crate::syscall;
 
-const COUNTERS: [(&str, usize); 7] = [
+const COUNTERS: [(&str, usize); 8] = [
     ("kernel coroutines", stat::KERNEL_COROUTINES),
     ("processes", stat::PROCESSES),
     ("address spaces", stat::SPACES),
@@ -19,6 +19,7 @@ const COUNTERS: [(&str, usize); 7] = [
     ("bytes of calls in flight", stat::CALL_BYTES),
     ("sleepers", stat::SLEEPERS),
     ("waiters", stat::WAITERS),
+    ("sockets", stat::SOCKETS),
 ];
 
 static BASELINE: spin::Once<[usize; COUNTERS.len()]> = spin::Once::new();
