@@ -80,7 +80,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] [--firmware] [--n] | cargo xtask uintr | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
+                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] [--trace] [--firmware] [--n] | cargo xtask uintr | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
             );
             ExitCode::from(2)
         }

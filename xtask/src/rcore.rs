@@ -119,18 +119,20 @@ pub fn qemu_net(
     c
 }
 
-/// `cargo xtask qemu [program] [--smp N] [--firmware] [--n]`: boot the
-/// demo (or `program`); `--firmware` boots through rcore-n's own firmware
-/// instead of OpenSBI, `--n` on the N-extension emulator (`COPS_QEMU_N`)
-/// with that firmware.
+/// `cargo xtask qemu [program] [--smp N] [--trace] [--firmware] [--n]`:
+/// boot the demo (or `program`); `--trace` prints every kernel decision
+/// that changes what a hart runs; `--firmware` boots through rcore-n's own
+/// firmware instead of OpenSBI, `--n` on the N-extension emulator
+/// (`COPS_QEMU_N`) with that firmware.
 pub fn demo(args: &[String]) -> Result<(), String> {
     let mut init = "demo".to_string();
     let mut smp = 2;
-    let (mut firmware, mut n) = (false, false);
+    let (mut firmware, mut n, mut trace) = (false, false, "");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--smp" => smp = it.next().and_then(|n| n.parse().ok()).ok_or("--smp N")?,
+            "--trace" => trace = " trace",
             "--firmware" => firmware = true,
             "--n" => n = true,
             other => init = other.to_string(),
@@ -160,7 +162,7 @@ pub fn demo(args: &[String]) -> Result<(), String> {
             fw.as_deref(),
             &kernel,
             smp,
-            &format!("init={init} trace"),
+            &format!("init={init}{trace}"),
         )
         .stdin(std::process::Stdio::null()),
     )
@@ -246,6 +248,19 @@ pub fn test(report: &mut Report) {
         "rcore-n board-fpga build (untested on hardware)",
         build("target/rcore-n-fpga", Some("board-fpga")).map(drop),
     );
+
+    // The demo checks itself: its acts print `(ok)` when what ran follows
+    // the priorities, and on one hart the processes' order is exact.
+    let what = "qemu demo (-smp 1)";
+    match tools::run_captured(&mut qemu(&kernel, 1, "init=demo"), GUEST_TIMEOUT) {
+        Ok((true, _, out))
+            if out.matches("(ok)").count() == 4 && !out.contains("NOT in priority order") =>
+        {
+            report.pass(what, 1)
+        }
+        Ok((_, code, _)) => report.fail(what, 1, &format!("exit {code:?}, or an act not `(ok)`")),
+        Err(e) => report.fail(what, 1, &e),
+    }
 
     for name in guest_tests() {
         for smp in SMP {
