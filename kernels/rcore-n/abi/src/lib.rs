@@ -49,7 +49,10 @@ pub mod nr {
     pub const THREAD_CREATE: usize = 460;
     /// `thread_exit(code)`: ends the calling thread only.
     pub const THREAD_EXIT: usize = 461;
-    /// `thread_join(tid) -> exit code`.
+    /// `thread_join(tid, exit_code: *mut i32) -> tid`: wait for thread
+    /// `tid` of this process to exit and reap it (the code is stored, not
+    /// returned, so a negative exit code is not read as an error;
+    /// `exit_code = 0`: not stored).
     pub const THREAD_JOIN: usize = 462;
     /// `shutdown(code)`: power off (only the init process may call it).
     pub const SHUTDOWN: usize = 500;

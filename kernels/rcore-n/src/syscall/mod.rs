@@ -114,7 +114,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::SPAWN => process::spawn(proc, a[0], a[1], a[2]).into(),
         nr::WAITPID => process::waitpid(proc, a[0], a[1]),
         nr::THREAD_CREATE => process::thread_create(proc, a[0], a[1]).into(),
-        nr::THREAD_JOIN => process::thread_join(proc, thread, a[0]),
+        nr::THREAD_JOIN => process::thread_join(proc, thread, a[0], a[1]),
         nr::ASYNC => asynchronous::call(proc, thread, ctx),
         nr::UINTR_RETURN => asynchronous::uintr_return(proc, thread, ctx),
         nr::UINTR_WAIT => asynchronous::uintr_wait(proc),

@@ -99,22 +99,28 @@ pub fn thread_create(proc: &Process, entry: usize, arg: usize) -> Result<isize> 
     proc.create_thread(entry, arg).map(|t| t as isize)
 }
 
-pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize) -> Outcome {
+pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize, code_ptr: usize) -> Outcome {
     if tid == me.tid {
         return Outcome::Return(Errno::Inval.ret());
     }
     if !proc.has_thread(tid) {
         return Outcome::Return(Errno::Srch.ret());
     }
+    if code_ptr != 0 {
+        if let Err(e) = proc.space.lock().check_writable(code_ptr, 4) {
+            return Outcome::Return(e.ret());
+        }
+    }
     let proc = proc.clone();
     block(async move {
         let p = proc.clone();
-        Done::ret(
-            match proc.thread_exits.until(|| p.take_thread_exit(tid)).await {
-                Ok(code) => code as isize,
-                Err(e) => e.ret(),
+        match proc.thread_exits.until(|| p.take_thread_exit(tid)).await {
+            Ok(code) => Done {
+                out: (code_ptr != 0).then(|| (code_ptr, code.to_le_bytes().to_vec())),
+                ..Done::ret(tid as isize)
             },
-        )
+            Err(e) => Done::ret(e.ret()),
+        }
     })
 }
 

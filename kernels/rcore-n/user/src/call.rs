@@ -66,6 +66,27 @@ pub fn accept(fd: usize) -> Call<'static> {
     }
 }
 
+/// Wait for child `pid` (`None`: any child) to exit and reap it; returns
+/// its pid and stores its exit code in `code`.
+pub fn waitpid(pid: Option<usize>, code: &mut i32) -> Call<'_> {
+    Call {
+        nr: nr::WAITPID,
+        args: [pid.unwrap_or(usize::MAX), code as *mut i32 as usize, 0],
+        _buffers: PhantomData,
+    }
+}
+
+/// Wait for thread `tid` of this process to exit and reap it; returns
+/// `tid` and stores its exit code in `code` (so a negative code is not
+/// taken for an error).
+pub fn thread_join(tid: usize, code: &mut i32) -> Call<'_> {
+    Call {
+        nr: nr::THREAD_JOIN,
+        args: [tid, code as *mut i32 as usize, 0],
+        _buffers: PhantomData,
+    }
+}
+
 /// Sleep `ns` nanoseconds.
 pub fn sleep(ns: u64) -> Call<'static> {
     Call {

@@ -74,15 +74,11 @@ pub fn spawn(name: &str, level: u8) -> Result<usize, Errno> {
         level as usize,
     ))
 }
-/// Wait for child `pid` (`None`: any); returns (pid, exit code).
+/// Wait for child `pid` (`None`: any); returns (pid, exit code). The
+/// blocking form of [`crate::call::waitpid`].
 pub fn waitpid(pid: Option<usize>) -> Result<(usize, i32), Errno> {
     let mut code = 0i32;
-    let pid = check(syscall(
-        nr::WAITPID,
-        pid.unwrap_or(usize::MAX),
-        &mut code as *mut i32 as usize,
-        0,
-    ))?;
+    let pid = crate::call::waitpid(pid, &mut code).wait()?;
     Ok((pid, code))
 }
 pub fn thread_create(entry: usize, arg: usize) -> Result<usize, Errno> {
@@ -92,8 +88,12 @@ pub fn thread_exit(code: i32) -> ! {
     syscall(nr::THREAD_EXIT, code as usize, 0, 0);
     unreachable!("thread_exit returned")
 }
+/// Wait for thread `tid`; returns its exit code. The blocking form of
+/// [`crate::call::thread_join`].
 pub fn thread_join(tid: usize) -> Result<i32, Errno> {
-    check(syscall(nr::THREAD_JOIN, tid, 0, 0)).map(|c| c as i32)
+    let mut code = 0i32;
+    crate::call::thread_join(tid, &mut code).wait()?;
+    Ok(code)
 }
 /// Power off (init only).
 pub fn shutdown(code: i32) -> ! {

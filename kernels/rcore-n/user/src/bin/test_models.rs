@@ -61,7 +61,10 @@ async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
         assert_eq!(call::write(wr, &i.to_le_bytes()).await, Ok(8));
     }
     for t in tids {
-        assert_eq!(syscall::thread_join(t), Ok(0));
+        // Joined asynchronously: only this coroutine waits for the thread.
+        let mut code = -1;
+        assert_eq!(call::thread_join(t, &mut code).await, Ok(t));
+        assert_eq!(code, 0);
     }
     for c in coroutines {
         c.await.unwrap();

@@ -71,6 +71,14 @@ async fn main() -> i32 {
         Err(Errno::Srch),
         "joined twice"
     );
+    // A negative exit code is a code, not an error (thread_join stores it);
+    // and the asynchronous join waits in this coroutine only.
+    let t = spawn_thread(|_| -3, 0).unwrap();
+    assert_eq!(syscall::thread_join(t), Ok(-3));
+    let t = spawn_thread(blocking_worker, 2).unwrap();
+    let mut code = 0;
+    assert_eq!(call::thread_join(t, &mut code).await, Ok(t));
+    assert_eq!(code, 20);
     // The three threads `alloc_cpu` started stay parked in the kernel (a
     // waiting call, served by a kernel coroutine, each) until the process
     // exits.
