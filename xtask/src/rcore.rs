@@ -230,6 +230,19 @@ pub fn guest_tests() -> Vec<String> {
     names
 }
 
+/// The kernel command line for guest test `name`: `init=name`, plus the
+/// words of a `//! bootargs: …` line in its source (e.g. a longer timer
+/// slice for a test that must not be switched by the timer).
+pub fn guest_bootargs(name: &str) -> String {
+    let src = root().join(format!("kernels/rcore-n/user/src/bin/{name}.rs"));
+    let extra = std::fs::read_to_string(src)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("//! bootargs:").map(|a| a.trim().to_owned()))
+        .unwrap_or_default();
+    format!("init={name} {extra}").trim_end().to_owned()
+}
+
 /// Boot each guest test under each SMP configuration: a test passes when
 /// QEMU exits 0 (the finisher's pass code) and the guest printed its line.
 pub fn test(report: &mut Report) {
@@ -266,7 +279,7 @@ pub fn test(report: &mut Report) {
         for smp in SMP {
             let what = format!("qemu {name} (-smp {smp})");
             let result = tools::run_captured(
-                &mut qemu(&kernel, smp, &format!("init={name}")),
+                &mut qemu(&kernel, smp, &guest_bootargs(&name)),
                 GUEST_TIMEOUT,
             );
             let line = format!("TEST {name} PASS");

@@ -213,14 +213,20 @@ pub mod layout {
 }
 
 /// The per-process page shared between a process and the kernel. The process
-/// writes it; the kernel only reads it, and clamps what it reads to the
-/// process's priority cap, so garbage here only hurts the process itself.
+/// writes `highest` and `running`; the kernel only reads them, and clamps
+/// what it reads to the process's priority cap, so garbage there only hurts
+/// the process itself. The kernel writes `cap` and `vdso_entry`.
 #[repr(C)]
 pub struct CopsPage {
     /// Highest ready coroutine priority of the process's executor
     /// (0..64), or 255 when nothing is ready.
     pub highest: core::sync::atomic::AtomicU8,
-    _reserved: [u8; 7],
+    /// The process's priority cap (0..64), written by the kernel whenever
+    /// it changes: the view holds the process at `max(its level, cap)`, so
+    /// the executor compares that, not its uncapped level, with the view
+    /// when it decides whether another process is more urgent.
+    pub cap: core::sync::atomic::AtomicU8,
+    _reserved: [u8; 6],
     /// Address of the vDSO's entry point (returns its table), written by
     /// the kernel when it maps the image.
     pub vdso_entry: core::sync::atomic::AtomicU64,
@@ -232,6 +238,17 @@ pub struct CopsPage {
 
 /// Most threads per process (a thread's tid indexes [`CopsPage::running`]).
 pub const MAX_THREADS: usize = 64;
+
+// The page's layout is ABI: user programs built earlier still read it.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(offset_of!(CopsPage, highest) == 0);
+    assert!(offset_of!(CopsPage, cap) == 1);
+    assert!(offset_of!(CopsPage, vdso_entry) == 8);
+    assert!(offset_of!(CopsPage, running) == 16);
+    assert!(size_of::<CopsPage>() == 16 + MAX_THREADS);
+    assert!(size_of::<CopsPage>() <= 4096);
+};
 
 /// Priority value meaning "nothing ready" in [`CopsPage::highest`].
 pub const NO_PRIORITY: u8 = 255;

@@ -5,7 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use rcore_n_abi::{Errno, layout};
+use rcore_n_abi::{CopsPage, Errno, layout};
 use xmas_elf::program::Type;
 
 use super::{Frame, PAGE_SIZE, PageTable, PteFlags, alloc_frame};
@@ -73,11 +73,16 @@ impl UserSpace {
             layout::COPS_PAGE / PAGE_SIZE,
             PteFlags::U | PteFlags::R | PteFlags::W,
         )?;
-        space.cops_page().fill(rcore_n_abi::NO_PRIORITY); // nothing ready or running yet
+        let page = space.cops_page();
+        // Nothing ready or running yet; the cap is set by the spawn.
+        page.highest.store(rcore_n_abi::NO_PRIORITY, Relaxed);
+        page.cap.store(rcore_n_abi::NO_PRIORITY, Relaxed);
+        for running in &page.running {
+            running.store(rcore_n_abi::NO_PRIORITY, Relaxed);
+        }
         super::vdso::map_user(&mut space.table).map_err(|_| Errno::NoMem)?;
-        let entry_at = core::mem::offset_of!(rcore_n_abi::CopsPage, vdso_entry);
-        space.cops_page()[entry_at..entry_at + 8]
-            .copy_from_slice(&(super::vdso::user_entry() as u64).to_le_bytes());
+        page.vdso_entry
+            .store(super::vdso::user_entry() as u64, Relaxed);
         // A zeroed page is an empty user-interrupt queue, delivery disabled.
         space.map_new(
             layout::UINTR_PAGE / PAGE_SIZE,
@@ -158,9 +163,14 @@ impl UserSpace {
         Ok(pa)
     }
 
-    /// The COPS page (the kernel only reads it).
-    pub fn cops_page(&self) -> &'static mut [u8; PAGE_SIZE] {
-        self.pages[&(layout::COPS_PAGE / PAGE_SIZE)].bytes()
+    /// The COPS page, shared with the process (which writes it at any time:
+    /// every field is an atomic). Lives as long as the space's frames.
+    pub fn cops_page(&self) -> &'static CopsPage {
+        let bytes = self.pages[&(layout::COPS_PAGE / PAGE_SIZE)].bytes();
+        // SAFETY: a page-aligned frame of this space, larger than the page
+        // type (the ABI crate asserts it), made only of atomics, so any bit
+        // pattern the process writes is a valid value.
+        unsafe { &*(bytes.as_ptr() as *const CopsPage) }
     }
 
     fn copy_out_unchecked(&self, va: usize, data: &[u8]) {

@@ -28,7 +28,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use cops_core::Priority;
-use rcore_n_abi::{Errno, MAX_THREADS};
+use rcore_n_abi::{CopsPage, Errno, MAX_THREADS};
 
 use super::quota::{Charge, Quota};
 use super::view_changed;
@@ -78,8 +78,9 @@ pub struct Process {
     children_orphaned: AtomicBool,
     pub space: spin::Mutex<UserSpace>,
     satp: usize,
-    /// Physical address of the COPS page (the process writes it).
-    cops_page: usize,
+    /// The COPS page (shared with the process, which writes it); its
+    /// frame belongs to `space`, which lives as long as this record.
+    cops_page: &'static CopsPage,
     /// Physical address of the user-interrupt page.
     pub(crate) uintr_page: usize,
     /// Threads waiting in `uintr_wait`.
@@ -135,8 +136,9 @@ pub fn spawn(
     let satp = space.table().satp();
     // Until its executor publishes, the process is as urgent as its cap
     // (its main coroutine is about to start).
-    space.cops_page()[0] = cap.level();
-    let cops_page = space.cops_page().as_ptr() as usize;
+    let cops_page = space.cops_page();
+    cops_page.highest.store(cap.level(), Relaxed);
+    cops_page.cap.store(cap.level(), Relaxed);
     let uintr_page = space.uintr_page_pa();
     static SERIAL: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
     let serial = SERIAL.fetch_add(1, Relaxed);
@@ -209,6 +211,8 @@ impl Process {
 
     pub fn set_cap(&self, p: Priority) {
         self.cap.store(p.level(), Relaxed);
+        // The executor compares its capped level with the view.
+        self.cops_page.cap.store(p.level(), Release);
         self.refresh_view();
     }
 
@@ -218,15 +222,10 @@ impl Process {
     /// COPS page, which only the process writes: garbage there is clamped
     /// and only lowers (or, within its cap, raises) the process itself.
     pub fn priority_with(&self, tids: impl Iterator<Item = usize>) -> Priority {
-        let page = self.cops_page as *const u8;
-        // SAFETY: the COPS page frame lives as long as the space; the
-        // process may write it concurrently, hence volatile byte reads.
-        let read = |off: usize| unsafe { core::ptr::read_volatile(page.add(off)) };
-        let mut best = read(0);
-        for tid in tids.filter(|&t| t < MAX_THREADS) {
-            best = best.min(read(
-                core::mem::offset_of!(rcore_n_abi::CopsPage, running) + tid,
-            ));
+        let page = self.cops_page;
+        let mut best = page.highest.load(Acquire);
+        for running in tids.filter_map(|t| page.running.get(t)) {
+            best = best.min(running.load(Acquire));
         }
         let level = if best as usize >= cops_core::ready::LEVELS {
             Priority::LOWEST.level()

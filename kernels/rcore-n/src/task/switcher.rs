@@ -74,7 +74,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         syscall::deliver_upcall(proc, &thread, &mut ctx);
     }
     let next_sleeper = timer::wake_expired();
-    let slice_end = timer::now() + timer::SLICE_MS * crate::boot::timebase() / 1000;
+    let slice_end = timer::now().saturating_add(timer::slice_ticks());
     timer::fire_by(next_sleeper.map_or(slice_end, |d| d.min(slice_end)));
     // Switch tables only when entering another space: a system call and
     // its return stay in one space with a warm TLB. The serial (not the

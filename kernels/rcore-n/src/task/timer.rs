@@ -6,8 +6,21 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use core::task::{Context, Poll, Waker};
 
-/// Time slice of a user thread before the timer preempts it.
-pub const SLICE_MS: u64 = 10;
+/// Time slice of a user thread before the timer preempts it, unless the
+/// command line says otherwise (`slice_ms=N`, N >= 1: a test of cooperative
+/// yield makes it very long so that the timer cannot be what switched).
+pub const DEFAULT_SLICE_MS: u64 = 10;
+
+/// The slice in ticks (read from the command line once).
+pub fn slice_ticks() -> u64 {
+    static SLICE: spin::Once<u64> = spin::Once::new();
+    *SLICE.call_once(|| {
+        let ms = super::bootarg("slice_ms")
+            .filter(|&ms| ms >= 1)
+            .unwrap_or(DEFAULT_SLICE_MS);
+        ns_to_ticks(ms.saturating_mul(1_000_000))
+    })
+}
 
 static SLEEPERS: spin::Mutex<BTreeMap<(u64, u64), Waker>> = spin::Mutex::new(BTreeMap::new());
 static SEQ: AtomicU64 = AtomicU64::new(0);

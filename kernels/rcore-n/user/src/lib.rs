@@ -11,7 +11,9 @@
 //! The executor publishes its highest ready priority in the process's COPS
 //! page, which the kernel reads (clamped to the process's cap) to place the
 //! process in the global view; the executor reads the view (mapped
-//! read-only) and gives the CPU back when another process is more urgent.
+//! read-only) and gives the CPU back when another process is more urgent
+//! than this one's own capped level ([`outranked`]; the kernel writes the
+//! cap into the COPS page).
 //!
 //! ```ignore
 //! #![no_std]
@@ -93,6 +95,40 @@ pub fn global_highest() -> Option<Priority> {
         .flatten()
 }
 
+/// This process's cap: the most urgent level the kernel lets it have,
+/// which the kernel writes into the COPS page (and rewrites when a
+/// `set_process_priority` changes it).
+pub fn cap() -> Priority {
+    Priority::new(cops_page().cap.load(Acquire)).unwrap_or(Priority::LOWEST)
+}
+
+/// This process's level as the global view ranks it: its most urgent ready
+/// coroutine, but never more urgent than its cap (`None`: nothing ready).
+pub fn effective_level() -> Option<Priority> {
+    executor().highest_ready().map(|here| here.max(cap()))
+}
+
+/// Whether another process is more urgent than this one, comparing like
+/// with like: the view holds capped levels, so this process's level is
+/// capped too (a main coroutine at level 0 in a process capped at 30 is at
+/// 30, and yields to a process at 10). Nothing ready here: anyone ready
+/// elsewhere is more urgent.
+pub fn outranked() -> bool {
+    // Nothing ready elsewhere (the common case): one load, no table call.
+    let Some(elsewhere) = global_highest() else {
+        return false;
+    };
+    effective_level().is_none_or(|here| elsewhere.is_higher_than(here))
+}
+
+static COOPERATIVE_YIELDS: AtomicU64 = AtomicU64::new(0);
+
+/// Times a thread of this process gave its CPU back because another
+/// process was more urgent ([`outranked`] after a poll), without the timer.
+pub fn cooperative_yields() -> u64 {
+    COOPERATIVE_YIELDS.load(Relaxed)
+}
+
 /// This process's threads as the executor's CPUs: the vDSO calls these.
 mod platform {
     use super::*;
@@ -120,15 +156,10 @@ mod platform {
         }
     }
     extern "C" fn should_yield(_: *const c_void, _local: u8) -> bool {
+        // Draining may make a more urgent coroutine ready here, so the
+        // level passed in may be stale: `outranked` reads it afresh.
         uintr::drain_if_pending();
-        // Nothing ready elsewhere (the common case): one load, no table call.
-        let Some(elsewhere) = global_highest() else {
-            return false;
-        };
-        // Draining may have made a more urgent coroutine ready here.
-        executor()
-            .highest_ready()
-            .is_none_or(|here| elsewhere.is_higher_than(here))
+        outranked()
     }
     extern "C" fn alloc_cpu(_: *const c_void, n: usize) -> isize {
         match super::start_workers(n) {
@@ -169,6 +200,7 @@ fn start_workers(n: usize) -> Result<usize, Error> {
 fn run_executor() {
     let exec = executor();
     while exec.run() == RunExit::Yield {
+        COOPERATIVE_YIELDS.fetch_add(1, Relaxed);
         syscall::sched_yield();
     }
 }
