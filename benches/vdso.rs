@@ -30,14 +30,7 @@ fn vdso_executor() -> &'static VdsoExecutor {
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}; run `cargo xtask vdso-image` first"));
     let (_, vdso) = cops_vdso::host::load(&bytes).unwrap();
-    let len = 1 << 20;
-    let area: &'static mut [u64] = Box::leak(vec![0u64; len / 8].into_boxed_slice());
-    // SAFETY: a leaked, 8-aligned area used by nothing else.
-    let area = unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
-    // SAFETY: as above.
-    Box::leak(Box::new(
-        unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap(),
-    ))
+    VdsoExecutor::leak(vdso, 1 << 14, &PLATFORM).unwrap()
 }
 
 /// Pending until `stop`: each wake is one more poll.

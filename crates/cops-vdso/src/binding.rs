@@ -83,6 +83,44 @@ impl VdsoExecutor {
         }
     }
 
+    /// An executor with room for `capacity` coroutines, in a zeroed heap
+    /// area leaked to `'static`: the safe way to call [`VdsoExecutor::new`]
+    /// (the area is fresh, so nothing else uses it). Out of memory, or a
+    /// capacity the image cannot fit, is [`Error::NoSlot`].
+    pub fn leak(
+        vdso: Vdso,
+        capacity: usize,
+        platform: &'static VdsoPlatform,
+    ) -> Result<&'static Self, Error> {
+        use alloc::alloc::{Layout, alloc_zeroed, dealloc};
+        let t = vdso.table();
+        // The image rounds its header up to the slots' alignment: 64 bytes
+        // of slack cover that.
+        let len = capacity
+            .checked_mul(t.slot_size as usize)
+            .and_then(|slots| slots.checked_add(t.state_size as usize + 64))
+            .ok_or(Error::NoSlot)?;
+        let layout = Layout::from_size_align(len, (t.state_align as usize).max(8))
+            .map_err(|_| Error::NoSlot)?;
+        // SAFETY: `len` is at least 64, so the layout is not zero-sized.
+        let area = unsafe { alloc_zeroed(layout) };
+        if area.is_null() {
+            return Err(Error::NoSlot);
+        }
+        // SAFETY: `len` fresh bytes aligned to `state_align`, never freed
+        // while the executor lives (it lives for the rest of the program),
+        // and used by nothing else.
+        match unsafe { Self::new(vdso, core::slice::from_raw_parts_mut(area, len), platform) } {
+            Ok(exec) => Ok(alloc::boxed::Box::leak(alloc::boxed::Box::new(exec))),
+            Err(e) => {
+                // SAFETY: allocated above with `layout`; `init` refused it,
+                // so nothing refers to it.
+                unsafe { dealloc(area, layout) };
+                Err(e)
+            }
+        }
+    }
+
     /// As `Executor::priority`.
     pub fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
         // SAFETY: `state` came from this table's `init`.

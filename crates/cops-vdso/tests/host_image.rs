@@ -58,13 +58,7 @@ fn build_host_image() -> PathBuf {
 static PLATFORM: VdsoPlatform = VdsoPlatform::SINGLE_CPU;
 
 fn executor(vdso: Vdso) -> &'static VdsoExecutor {
-    let area: &'static mut [u64] = Box::leak(vec![0u64; 64 * 1024 / 8].into_boxed_slice());
-    // SAFETY: a leaked, 8-aligned area used by nothing else.
-    let area = unsafe { std::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, 64 * 1024) };
-    // SAFETY: as above.
-    Box::leak(Box::new(
-        unsafe { VdsoExecutor::new(vdso, area, &PLATFORM) }.unwrap(),
-    ))
+    VdsoExecutor::leak(vdso, 512, &PLATFORM).unwrap()
 }
 
 /// Spawn three coroutines out of order, re-prioritise one, wake one by id,
