@@ -9,8 +9,10 @@ use rcore_n_abi::Errno;
 
 pub use pipe::{CAPACITY as PIPE_CAPACITY, Pipe, PipeEnd};
 
-/// Most descriptors per process.
-const MAX_FDS: usize = 64;
+/// Most descriptors per process: enough for a server's hundreds of
+/// connections (the table grows as used; sockets have their own limits,
+/// `net::MAX_SOCKETS_PER_PROCESS`).
+pub const MAX_FDS: usize = 1024;
 
 /// What a descriptor refers to.
 #[derive(Clone)]
