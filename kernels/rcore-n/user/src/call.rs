@@ -2,11 +2,17 @@
 //! `#[async_fn]`): `read(fd, &mut buf).await` waits in this coroutine only
 //! (the kernel serves it on a kernel coroutine and wakes us by user
 //! interrupt), `read(fd, &mut buf).wait()` blocks the thread.
+//!
+//! The `.await` form never quietly blocks the thread: polled outside a
+//! coroutine of this process's executor it fails with `Errno::Inval`, and
+//! with every result slot taken ([`crate::uintr::SLOTS`] calls in flight)
+//! with `Errno::Again`. [`STATS`] counts what the asynchronous calls did,
+//! so tests can assert they really went asynchronous.
 
 use core::future::{Future, IntoFuture};
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::sync::atomic::Ordering::*;
+use core::sync::atomic::{AtomicU64, Ordering::*};
 use core::task::{Context, Poll};
 
 use rcore_n_abi::{AsyncSlot, Errno, nr};
@@ -109,7 +115,62 @@ impl<'a> IntoFuture for Call<'a> {
 
 /// `rdtime` ticks from the kernel posting the last completion to the
 /// poll that saw it (for the benchmark).
-pub static LAST_LATENCY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+pub static LAST_LATENCY: AtomicU64 = AtomicU64::new(0);
+
+/// What this process's asynchronous calls did (all threads together).
+pub struct CallStats {
+    /// Accepted by the kernel as in progress (`-EINPROGRESS`): the
+    /// coroutine waited and the thread went on.
+    pub in_progress: AtomicU64,
+    /// Of those, completed: the result came through the slot and a wake.
+    pub completed: AtomicU64,
+    /// Answered by the kernel at once (nothing to wait for).
+    pub immediate: AtomicU64,
+    /// Refused before reaching the kernel: no current coroutine (`-EINVAL`)
+    /// or no free slot (`-EAGAIN`).
+    pub refused: AtomicU64,
+}
+
+/// The counters of [`CallStats`].
+pub static STATS: CallStats = CallStats {
+    in_progress: AtomicU64::new(0),
+    completed: AtomicU64::new(0),
+    immediate: AtomicU64::new(0),
+    refused: AtomicU64::new(0),
+};
+
+impl CallStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> CallCounts {
+        CallCounts {
+            in_progress: self.in_progress.load(Relaxed),
+            completed: self.completed.load(Relaxed),
+            immediate: self.immediate.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+        }
+    }
+}
+
+/// A reading of [`CallStats`], or the difference of two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    pub in_progress: u64,
+    pub completed: u64,
+    pub immediate: u64,
+    pub refused: u64,
+}
+
+impl CallCounts {
+    /// What happened between `earlier` and `self`.
+    pub fn since(self, earlier: CallCounts) -> CallCounts {
+        CallCounts {
+            in_progress: self.in_progress - earlier.in_progress,
+            completed: self.completed - earlier.completed,
+            immediate: self.immediate - earlier.immediate,
+            refused: self.refused - earlier.refused,
+        }
+    }
+}
 
 /// The asynchronous form in flight.
 pub struct AsyncCall<'a> {
@@ -129,8 +190,15 @@ impl Future for AsyncCall<'_> {
     type Output = Result<usize, Errno>;
     fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Self::Output> {
         if let Some(call) = self.call.take() {
-            let (Some(cid), Some(slot)) = (crate::current_id(), take_slot()) else {
-                return Poll::Ready(call.wait()); // outside the executor, or no slot free
+            // No silent fallback to `call.wait()`: that would block the
+            // whole thread behind the caller's back.
+            let Some(cid) = crate::current_id() else {
+                STATS.refused.fetch_add(1, Relaxed);
+                return Poll::Ready(Err(Errno::Inval));
+            };
+            let Some(slot) = take_slot() else {
+                STATS.refused.fetch_add(1, Relaxed);
+                return Poll::Ready(Err(Errno::Again));
             };
             slot.owner.store(cid.to_raw(), Relaxed);
             let [a0, a1, a2] = call.args;
@@ -147,8 +215,10 @@ impl Future for AsyncCall<'_> {
             );
             if r != Errno::InProgress.ret() {
                 slot.state.store(AsyncSlot::FREE, Release);
+                STATS.immediate.fetch_add(1, Relaxed);
                 return Poll::Ready(check(r));
             }
+            STATS.in_progress.fetch_add(1, Relaxed);
             self.slot = Some(slot);
         }
         let slot = self.slot.expect("polled after completion");
@@ -162,6 +232,7 @@ impl Future for AsyncCall<'_> {
         );
         slot.state.store(AsyncSlot::FREE, Release);
         self.slot = None;
+        STATS.completed.fetch_add(1, Relaxed);
         Poll::Ready(check(r))
     }
 }

@@ -19,7 +19,7 @@ use rcore_n_abi::{AsyncSlot, layout, nr};
 
 use crate::{executor, syscall};
 
-/// Asynchronous calls in flight at once (more fall back to blocking).
+/// Asynchronous calls in flight at once (more are refused, `-EAGAIN`).
 pub const SLOTS: usize = 512;
 
 /// Result slots of asynchronous calls (see [`AsyncSlot`]'s protocol).
@@ -226,6 +226,7 @@ fn resync(exec: &cops_vdso::binding::VdsoExecutor) {
 fn count(report: &DrainReport) {
     STATS.woken.fetch_add(report.woken, Relaxed);
     STATS.rejected.fetch_add(report.rejected, Relaxed);
+    STATS.resyncs.fetch_add(report.resynced as u64, Relaxed);
 }
 
 fn drain(page: &PageSized) {
@@ -233,6 +234,7 @@ fn drain(page: &PageSized) {
 }
 
 extern "C" fn handler(page_addr: usize, _cause: usize) -> ! {
+    STATS.upcalls.fetch_add(1, Relaxed);
     // SAFETY: the kernel passes the page address we registered.
     drain(unsafe { PageSized::from_zeroed(page_addr as *mut u8) });
     syscall::raw(nr::UINTR_RETURN, 0, 0, 0);
@@ -267,6 +269,12 @@ pub struct Stats {
     pub rejected: core::sync::atomic::AtomicU64,
     /// Drains done between polls rather than in an upcall.
     pub inline: core::sync::atomic::AtomicU64,
+    /// Soft upcalls entered (the kernel redirected a thread into
+    /// [`handler`] on its return from a system call).
+    pub upcalls: AtomicU64,
+    /// Drains that found the queue had overflowed and woke every
+    /// coroutine with a call in flight.
+    pub resyncs: AtomicU64,
     /// Entries through `utvec` (N extension).
     pub hw_entries: AtomicU64,
     /// Coroutines woken by the `utvec` handler.
@@ -284,6 +292,8 @@ pub static STATS: Stats = Stats {
     woken: core::sync::atomic::AtomicU64::new(0),
     rejected: core::sync::atomic::AtomicU64::new(0),
     inline: core::sync::atomic::AtomicU64::new(0),
+    upcalls: AtomicU64::new(0),
+    resyncs: AtomicU64::new(0),
     hw_entries: AtomicU64::new(0),
     hw_woken: AtomicU64::new(0),
     hw_rejected: AtomicU64::new(0),

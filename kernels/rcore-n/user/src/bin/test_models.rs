@@ -33,8 +33,16 @@ fn thread_waiter(rd: usize) -> i32 {
     0
 }
 
+/// Wake records drained (delivered or rejected as stale).
+fn records() -> u64 {
+    uintr::STATS.woken.load(core::sync::atomic::Ordering::Relaxed)
+        + uintr::STATS.rejected.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
     syscall::kernel_threads(kernel_threads).unwrap();
+    let calls0 = call::STATS.snapshot();
+    let records0 = records();
     SEEN.store(0, SeqCst);
     let (rd, wr) = syscall::pipe().unwrap();
     let mut tids = Vec::new();
@@ -74,7 +82,17 @@ async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
         (1 << WAITERS) - 1,
         "{model}: a record was lost"
     );
-    println!("{model}: {WAITERS} waiters each read their record");
+    let calls = call::STATS.snapshot().since(calls0);
+    let records = records() - records0;
+    println!("{model}: {WAITERS} waiters each read their record; async calls {calls:?}, {records} wake records drained");
+    assert_eq!(calls.refused, 0, "{model}: an async call was refused");
+    assert_eq!(calls.completed, calls.in_progress, "{model}: an async call did not complete through its slot");
+    assert!(records >= calls.completed, "{model}: a completion posted no wake record");
+    // Every `.await` went through the async path (none fell back to
+    // blocking): main's writes, and the coroutines' sleeps and reads (UC)
+    // or main's joins of the threads (UT).
+    let awaited = if user_threads { 2 * WAITERS } else { 3 * WAITERS };
+    assert_eq!(calls.in_progress + calls.immediate, awaited as u64, "{model}: an awaited call did not go through the async path");
     syscall::close(rd).unwrap();
     syscall::close(wr).unwrap();
 }
