@@ -106,16 +106,8 @@ pub fn init(info: crate::boot::BootInfo) {
     // SAFETY: the kernel mapping of the image is in every root, for good.
     let vdso = unsafe { Vdso::from_entry(crate::mm::vdso::kernel_entry()) }
         .unwrap_or_else(|e| panic!("the kernel's vDSO binding refused the image: {e}"));
-    let t = vdso.table();
-    let len = t.state_size as usize + KERNEL_COROUTINES * t.slot_size as usize + 64;
-    let area: &'static mut [u64] = alloc::vec![0u64; len.div_ceil(8)].leak();
-    // SAFETY: a leaked, 8-aligned area used by nothing else.
-    let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
-    // SAFETY: as above.
-    let exec: &'static VdsoExecutor = alloc::boxed::Box::leak(alloc::boxed::Box::new(
-        unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }
-            .expect("kernel executor"),
-    ));
+    let exec = VdsoExecutor::leak(vdso, KERNEL_COROUTINES, &platform::VDSO_PLATFORM)
+        .expect("kernel executor");
     EXEC.call_once(|| exec);
     BOOTARGS.call_once(|| info.bootargs);
     let mut init = "demo";

@@ -314,15 +314,7 @@ fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
         });
     }
     VDSO.call_once(|| vdso);
-    let t = vdso.table();
-    let len = t.state_size as usize + MAX_COROUTINES * t.slot_size as usize + 64;
-    let area: &'static mut [u64] = alloc::vec![0u64; len.div_ceil(8)].leak();
-    // SAFETY: a leaked, 8-aligned area used by nothing else.
-    let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, len) };
-    // SAFETY: as above.
-    let exec =
-        unsafe { VdsoExecutor::new(vdso, area, &platform::VDSO_PLATFORM) }.expect("executor area");
-    Ok(Box::leak(Box::new(exec)))
+    Ok(VdsoExecutor::leak(vdso, MAX_COROUTINES, &platform::VDSO_PLATFORM).expect("executor area"))
 }
 
 #[unsafe(no_mangle)]

@@ -41,13 +41,7 @@ fn yielders_static() -> u64 {
 
 fn yielders_vdso() -> u64 {
     static QUIET: cops_vdso::abi::VdsoPlatform = cops_vdso::abi::VdsoPlatform::SINGLE_CPU;
-    let area: &'static mut [u64] = alloc::vec![0u64; 1024].leak();
-    // SAFETY: a leaked, 8-aligned area used by nothing else.
-    let area = unsafe { core::slice::from_raw_parts_mut(area.as_mut_ptr() as *mut u8, 8192) };
-    // SAFETY: as above.
-    let exec: &'static _ = alloc::boxed::Box::leak(alloc::boxed::Box::new(
-        unsafe { cops_vdso::binding::VdsoExecutor::new(vdso(), area, &QUIET) }.unwrap(),
-    ));
+    let exec = cops_vdso::binding::VdsoExecutor::leak(vdso(), 64, &QUIET).unwrap();
     time_yielders(exec, || exec.run_until_idle())
 }
 
