@@ -9,6 +9,8 @@
 //!   `cargo xtask qemu minimal-kernel` boots `examples/minimal-kernel`.
 //! - `cargo xtask bench`: the criterion comparisons with the peers, drawn
 //!   as SVG charts in `benches/plots/` (`--plot-only` redraws the last run).
+//! - `cargo xtask net-bench [--quick]`: the papers' TCP matrix server on
+//!   rcore-n under the four models, driven from the host; CSV and SVG plots.
 //! - `cargo xtask fuzz`: the rcore-n system-call fuzzer, longer or reproduced.
 //! - `cargo xtask uintr`: the steps of `test` for rcore-n's firmware and the
 //!   N-extension emulator (`COPS_QEMU_N`) alone.
@@ -16,6 +18,7 @@
 mod arceos;
 mod bench;
 mod minimal_kernel;
+mod net;
 mod published;
 mod rcore;
 mod report;
@@ -58,6 +61,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("net-bench") => match net::bench(&args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask net-bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some("fuzz") => match steps::fuzz(&args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -80,7 +90,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] [--trace] [--firmware] [--n] | cargo xtask uintr | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image"
+                "usage: cargo xtask test | cargo xtask qemu [PROGRAM] [--smp N] [--trace] [--firmware] [--n] | cargo xtask uintr | cargo xtask qemu minimal-kernel | cargo xtask fuzz [--calls N] [--seed S] [--smp K] | cargo xtask vdso-image | cargo xtask net-bench [--quick]"
             );
             ExitCode::from(2)
         }

@@ -16,6 +16,7 @@ const STEPS: &[(&str, fn(&mut Report))] = &[
     ("miri", miri),
     ("vdso", crate::vdso::test),
     ("rcore", crate::rcore::test),
+    ("net", crate::net::test),
     ("uintr-n", crate::uintr_n::test),
     ("arceos", crate::arceos::test),
 ];
