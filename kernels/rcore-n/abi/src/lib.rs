@@ -63,7 +63,8 @@ pub mod nr {
     pub const KERNEL_MODEL: usize = 502;
     /// `kstat(which) -> value`: one of the kernel's resource counters
     /// ([`super::stat`]), for tests asserting that everything a process
-    /// used is reclaimed. Read-only and system-wide.
+    /// used is reclaimed. Read-only and system-wide (but
+    /// [`super::stat::FIRST_ENTRY`], which is the caller's).
     pub const KSTAT: usize = 503;
     /// `bootarg(key, key_len) -> value`: the number `N` of a `key=N` word
     /// on the kernel command line (how `cargo xtask fuzz` passes the
@@ -189,6 +190,19 @@ pub mod stat {
     /// TCP sockets the kernel holds (listening and connected, all
     /// processes together).
     pub const SOCKETS: usize = 9;
+    /// Kernel threads started since boot (the KT models: each waiting
+    /// call served on its own kernel stack). Cumulative.
+    pub const KERNEL_THREADS_STARTED: usize = 16;
+    /// Waiting calls served on kernel coroutines since boot (the KC
+    /// models). Cumulative.
+    pub const COROUTINE_CALLS: usize = 17;
+    /// Waiting calls that blocked their thread since boot (the UT models;
+    /// an executor's idle `uintr_wait` is not counted). Cumulative.
+    pub const THREAD_WAITS: usize = 18;
+    /// The *calling* process's rank among first entries into user mode
+    /// since boot (1 = first process ever entered): the order in which
+    /// the kernel chose processes, for the priority test.
+    pub const FIRST_ENTRY: usize = 19;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).

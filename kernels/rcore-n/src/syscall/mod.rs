@@ -129,7 +129,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
             _ => Outcome::Return(Errno::Inval.ret()),
         },
         nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
-        nr::KSTAT => kstat(a[0]).into(),
+        nr::KSTAT => kstat(proc, a[0]).into(),
         nr::BOOTARG => bootarg(proc, a[0], a[1]).into(),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Outcome::Return(Errno::NoSys.ret()),
@@ -138,7 +138,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
 }
 
 /// One of the kernel's resource counters (`rcore_n_abi::stat`).
-fn kstat(which: usize) -> Result<isize> {
+fn kstat(proc: &Process, which: usize) -> Result<isize> {
     use rcore_n_abi::stat;
     let v = match which {
         stat::HEAP_USED => crate::mm::heap_used(),
@@ -151,6 +151,10 @@ fn kstat(which: usize) -> Result<isize> {
         stat::WAITERS => crate::task::wait::waiters(),
         stat::SPACES => crate::mm::space::spaces(),
         stat::SOCKETS => crate::net::sockets(),
+        stat::KERNEL_THREADS_STARTED => crate::task::kthread::started(),
+        stat::COROUTINE_CALLS => crate::task::process::calls_on_coroutines(),
+        stat::THREAD_WAITS => crate::task::process::thread_waits(),
+        stat::FIRST_ENTRY => proc.entered(),
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::future::Future;
 use core::pin::Pin;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use core::task::{Context, Poll, Waker};
 
 use rcore_n_abi::Errno;
@@ -96,7 +97,17 @@ struct KernelThread {
     _stack: Box<[u8]>,
 }
 
+/// Kernel threads that have run (each counted on its own stack, at its
+/// first run): `kstat(KERNEL_THREADS_STARTED)`, for the models test.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// Kernel threads started since boot.
+pub fn started() -> usize {
+    STARTED.load(Relaxed)
+}
+
 extern "C" fn thread_main(t: *mut KernelThread) -> ! {
+    STARTED.fetch_add(1, Relaxed);
     loop {
         // SAFETY: `t` is the boxed thread; only one side runs at a time
         // (the switch hands over), so these accesses never overlap.

@@ -21,7 +21,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
 
 use core::future::Future;
 use core::pin::Pin;
@@ -103,6 +103,9 @@ pub struct Process {
     pub exit_code: spin::Mutex<Option<i32>>,
     /// Thread exits of this process (thread_join waits here).
     pub thread_exits: WaitQueue,
+    /// This process's rank among first entries into user mode since boot
+    /// (1 = the first process ever entered; 0 = not entered yet).
+    first_entry: AtomicUsize,
 }
 
 static PROCS: spin::Mutex<BTreeMap<usize, Arc<Process>>> = spin::Mutex::new(BTreeMap::new());
@@ -110,6 +113,32 @@ static PROCS: spin::Mutex<BTreeMap<usize, Arc<Process>>> = spin::Mutex::new(BTre
 pub static CHILD_EXITS: WaitQueue = WaitQueue::new();
 
 static SPAWNED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Waiting calls served on kernel coroutines since boot (the KC models;
+/// the KT models serve them on kernel threads).
+static CALLS_ON_COROUTINES: AtomicUsize = AtomicUsize::new(0);
+
+/// Waiting calls served on kernel coroutines since boot.
+pub fn calls_on_coroutines() -> usize {
+    CALLS_ON_COROUTINES.load(Relaxed)
+}
+
+/// Waiting system calls that blocked their thread since boot (the
+/// synchronous form; an executor's idle `uintr_wait` is not counted).
+static THREAD_WAITS: AtomicUsize = AtomicUsize::new(0);
+
+/// Waiting system calls that blocked their thread since boot.
+pub fn thread_waits() -> usize {
+    THREAD_WAITS.load(Relaxed)
+}
+
+pub(super) fn count_thread_wait() {
+    THREAD_WAITS.fetch_add(1, Relaxed);
+}
+
+/// Order of processes' first entries into user mode (see
+/// [`Process::entered`]).
+static ENTRIES: AtomicUsize = AtomicUsize::new(0);
 
 /// Processes started since boot.
 pub fn spawned() -> usize {
@@ -177,6 +206,7 @@ pub fn spawn(
         dead: AtomicBool::new(false),
         exit_code: spin::Mutex::new(None),
         thread_exits: WaitQueue::new(),
+        first_entry: AtomicUsize::new(0),
     });
     procs.insert(pid, p.clone());
     drop(procs);
@@ -290,7 +320,21 @@ impl Process {
     pub fn take_ready(&self) -> Option<Arc<Thread>> {
         let t = self.threads.lock().ready.pop_front();
         self.refresh_view();
+        if t.is_some() && self.first_entry.load(Relaxed) == 0 {
+            // Ranked here, right after the view's pick, so the order of
+            // ranks is the order in which the kernel chose processes (up
+            // to the harts picking at the same moment).
+            let rank = ENTRIES.fetch_add(1, Relaxed) + 1;
+            let _ = self.first_entry.compare_exchange(0, rank, Relaxed, Relaxed);
+        }
         t
+    }
+
+    /// This process's rank among first entries into user mode (0: never
+    /// entered): the kernel's own record of the order it chose processes
+    /// in, for the priority test (`kstat(FIRST_ENTRY)`).
+    pub fn entered(&self) -> usize {
+        self.first_entry.load(Relaxed)
     }
 
     /// Publish this process's current priority (or absence) in the view.
@@ -332,6 +376,7 @@ impl Process {
         let call = if kt {
             super::kthread::spawn(call)?
         } else {
+            CALLS_ON_COROUTINES.fetch_add(1, Relaxed);
             call
         };
         Ok(Served {

@@ -126,6 +126,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         }
         Trap::Syscall => {
             ctx.sepc += 4;
+            let nr = ctx.x[17];
             match syscall::dispatch(proc, &thread, &mut ctx) {
                 Outcome::Return(v) => {
                     ctx.set_ret(v);
@@ -138,7 +139,20 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
                 }
                 Outcome::Block(fut) => {
                     drop(ctx);
-                    block_on_kernel(proc, thread, fut);
+                    let priority = if nr == rcore_n_abi::nr::UINTR_WAIT {
+                        // An idle executor thread: it ran nothing, so its
+                        // level now would be the lowest, and at -smp 1 the
+                        // kick that ends its wait (a coroutine became ready)
+                        // would never be served while a busy sibling thread
+                        // is ready. Serve it at the cap: it only makes the
+                        // thread ready, and the view ranks the thread.
+                        proc.cap()
+                    } else {
+                        // Not the executor's idle: a thread with work blocked.
+                        process::count_thread_wait();
+                        proc.priority_with(core::iter::once(thread.tid))
+                    };
+                    block_on_kernel(proc, thread, fut, priority);
                 }
                 Outcome::ExitThread(code) => {
                     drop(ctx);
@@ -165,10 +179,15 @@ fn record_exit(proc: &Process) {
     }
 }
 
-/// A blocking system call: a kernel coroutine, at the process's priority,
-/// waits for it; the thread runs again when it completes. Refused (quota,
-/// memory, no free kernel coroutine): the thread gets the error at once.
-fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::SyscallFuture) {
+/// A blocking system call: a kernel coroutine, at `priority`, waits for
+/// it; the thread runs again when it completes. Refused (quota, memory, no
+/// free kernel coroutine): the thread gets the error at once.
+fn block_on_kernel(
+    proc: &Arc<Process>,
+    thread: Arc<Thread>,
+    fut: syscall::SyscallFuture,
+    priority: Priority,
+) {
     let served = match proc.serve(fut) {
         Ok(s) => s,
         Err(e) => {
@@ -187,11 +206,7 @@ fn block_on_kernel(proc: &Arc<Process>, thread: Arc<Thread>, fut: syscall::Sysca
         }
     };
     if exec()
-        .spawn_kind(
-            waiter,
-            proc.priority_with(core::iter::once(thread.tid)),
-            CoroutineKind::Syscall,
-        )
+        .spawn_kind(waiter, priority, CoroutineKind::Syscall)
         .is_err()
     {
         thread.ctx.lock().set_ret(rcore_n_abi::Errno::Again.ret());

@@ -85,6 +85,25 @@ pub fn use_soft() {
     }
 }
 
+/// Run `f` with this thread's hardware user interrupts masked (N mode;
+/// without N nothing interrupts a thread between two polls anyway). A
+/// test holds delivery off this way to make the queue overflow.
+pub fn masked<R>(f: impl FnOnce() -> R) -> R {
+    if !hardware() {
+        return f();
+    }
+    // `uie`, not `ustatus.UIE`: the kernel keeps `uie` per thread, so the
+    // mask follows the thread if it is preempted and resumed elsewhere.
+    // SAFETY: N mode was granted, so the CSR exists; only masks delivery.
+    let uie = unsafe { hw::read_uie() };
+    // SAFETY: as above.
+    unsafe { hw::write_uie(0) };
+    let r = f();
+    // SAFETY: as above; `init_thread` pointed `utvec` at our vector.
+    unsafe { hw::write_uie(uie) };
+    r
+}
+
 /// Raise a user software interrupt on this thread's own hart (what the N
 /// extension lets user code do; tests use it with records they posted).
 /// `false` without N.

@@ -1,7 +1,8 @@
 //! Asynchronous system calls woken by user interrupts: many coroutines of
 //! one thread reading a pipe at once while another process writes; wakes
 //! for finished coroutines are dropped; a flood of completions larger than
-//! the interrupt queue loses nothing.
+//! the interrupt queue overflows it (checked) and loses nothing (the
+//! handler resyncs, checked).
 #![no_std]
 #![no_main]
 extern crate alloc;
@@ -123,24 +124,58 @@ async fn main() -> i32 {
         o.cancel().unwrap();
     }
 
-    // 3. Flood: more completions at once than the queue holds.
+    // 3. Flood: more completions than the queue holds (128 records). A
+    // coroutine less urgent than the sleepers runs once they all wait, and
+    // holds this thread (one poll, user interrupts masked) until a post
+    // fails: nothing can drain meanwhile, so the queue must overflow. The
+    // handler must then resync: every sleeper still completes.
+    // SAFETY: the kernel maps our user-interrupt page here.
+    let page =
+        unsafe { cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8) };
+    let (failed0, resyncs0) = (page.failed_posts(), uintr::STATS.resyncs.load(Relaxed));
+    let calls0 = call::STATS.snapshot();
     let mut sleepers = Vec::new();
     for i in 0..FLOOD {
-        sleepers.push(spawn(async move { call::sleep(3_000_000).await.map(|_| i) }, 30).unwrap());
+        // Long enough (300 ms) that every sleep is issued before the first
+        // one ends, even with a slow vCPU: the completions come together.
+        sleepers.push(spawn(async move { call::sleep(300_000_000).await.map(|_| i) }, 30).unwrap());
     }
+    let holder = spawn(
+        async move {
+            let calls = call::STATS.snapshot().since(calls0);
+            let waiting = calls.in_progress - calls.completed;
+            let give_up = syscall::ticks() + 50_000_000;
+            uintr::masked(|| {
+                while page.failed_posts() == failed0 && syscall::ticks() < give_up {
+                    core::hint::spin_loop();
+                }
+            });
+            waiting
+        },
+        40,
+    )
+    .unwrap();
     for (i, s) in sleepers.into_iter().enumerate() {
         assert_eq!(s.await.unwrap(), Ok(i), "a completion was lost");
     }
-    println!(
-        "{FLOOD} async sleeps completed; the queue overflowed {} times (then resynced)",
-        {
-            // SAFETY: the kernel maps our user-interrupt page here.
-            let page = unsafe {
-                cops_uintr::PageSized::from_zeroed(rcore_n_abi::layout::UINTR_PAGE as *mut u8)
-            };
-            page.failed_posts()
-        }
+    let waiting = holder.await.unwrap();
+    let calls = call::STATS.snapshot().since(calls0);
+    let (failed, resyncs) = (
+        page.failed_posts() - failed0,
+        uintr::STATS.resyncs.load(Relaxed) - resyncs0,
     );
+    println!(
+        "{FLOOD} async sleeps completed ({waiting} waiting at once); the queue overflowed ({failed} posts failed), {resyncs} resyncs"
+    );
+    assert!(
+        waiting > cops_uintr::PAGE_RECORDS as u64,
+        "only {waiting} sleeps waited at once: too few to overflow the queue"
+    );
+    assert_eq!(calls.in_progress, FLOOD as u64, "a sleep did not go asynchronous");
+    assert_eq!(calls.completed, FLOOD as u64, "a sleep did not complete through its slot");
+    assert!(failed > 0, "the queue never overflowed");
+    assert!(resyncs > 0, "the overflow was never resynced");
+
     // 4. A busy executor (coroutines yielding to each other, no system
     // calls) still hears completions: an urgent coroutine's async sleep
     // ends while two low-priority coroutines spin.

@@ -1,7 +1,11 @@
 //! The four models of COPS §5.1 on one workload: waiters that sleep, then
 //! read a record from a pipe, as user coroutines (async calls) or user
 //! threads (blocking calls), served by kernel coroutines or kernel threads:
-//! KCUC, KCUT, KTUC, KTUT. Every waiter must get exactly one record.
+//! KCUC, KCUT, KTUC, KTUT. Every waiter must get exactly one record, and
+//! each model must run as named: every awaited call went asynchronous
+//! (the runtime's counters), kernel threads served the calls only in KT
+//! and kernel coroutines only in KC, and threads blocked in waiting calls
+//! only in UT (the kernel's counters).
 #![no_std]
 #![no_main]
 extern crate alloc;
@@ -39,10 +43,18 @@ fn records() -> u64 {
         + uintr::STATS.rejected.load(core::sync::atomic::Ordering::Relaxed)
 }
 
+/// The kernel's cumulative counters of how waiting calls were served.
+fn kernel_counts() -> [usize; 3] {
+    use rcore_n_abi::stat;
+    [stat::KERNEL_THREADS_STARTED, stat::COROUTINE_CALLS, stat::THREAD_WAITS]
+        .map(|which| syscall::kstat(which).unwrap())
+}
+
 async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
     syscall::kernel_threads(kernel_threads).unwrap();
     let calls0 = call::STATS.snapshot();
     let records0 = records();
+    let kernel0 = kernel_counts();
     SEEN.store(0, SeqCst);
     let (rd, wr) = syscall::pipe().unwrap();
     let mut tids = Vec::new();
@@ -93,6 +105,24 @@ async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
     // or main's joins of the threads (UT).
     let awaited = if user_threads { 2 * WAITERS } else { 3 * WAITERS };
     assert_eq!(calls.in_progress + calls.immediate, awaited as u64, "{model}: an awaited call did not go through the async path");
+    // The model ran as named, by the kernel's own counters: who served
+    // the waiting calls, and whether a thread blocked in one.
+    let now = kernel_counts();
+    let [kthreads, on_coroutines, thread_waits] =
+        [0, 1, 2].map(|i| now[i] - kernel0[i]);
+    println!("{model}: kernel threads started {kthreads}, calls on kernel coroutines {on_coroutines}, threads blocked in a call {thread_waits}");
+    if kernel_threads {
+        assert_eq!(on_coroutines, 0, "{model}: a call was served on a kernel coroutine");
+        assert!(kthreads >= WAITERS, "{model}: the calls did not run on kernel threads");
+    } else {
+        assert_eq!(kthreads, 0, "{model}: a kernel thread was started");
+        assert!(on_coroutines >= WAITERS, "{model}: the calls did not run on kernel coroutines");
+    }
+    if user_threads {
+        assert!(thread_waits >= WAITERS, "{model}: the threads did not block in their calls");
+    } else {
+        assert_eq!(thread_waits, 0, "{model}: a thread blocked in a waiting call");
+    }
     syscall::close(rd).unwrap();
     syscall::close(wr).unwrap();
 }

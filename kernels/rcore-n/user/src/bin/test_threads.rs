@@ -1,5 +1,6 @@
 //! Threads and coroutines in one process: `alloc_cpu` adds threads running
-//! the same executor; many coroutines spread over them and all finish. And
+//! the same executor; many coroutines spread over them (at least two
+//! threads must run some) and all finish. And
 //! the plain thread model (KTUT): threads with blocking calls, joined.
 #![no_std]
 #![no_main]
@@ -31,14 +32,22 @@ async fn main() -> i32 {
     let count = Arc::new(AtomicUsize::new(0));
     let tids_seen = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
+    // Each coroutine yields at least YIELDS times, and keeps yielding until
+    // two threads have run coroutines (bounded: 5 s), so the other threads
+    // get to run even on one hart, where they wait for a timer slice.
+    let deadline = syscall::ticks() + 50_000_000;
     for i in 0..COROUTINES {
         let (count, seen) = (count.clone(), tids_seen.clone());
         handles.push(
             spawn(
                 async move {
-                    for _ in 0..YIELDS {
+                    let mut n = 0;
+                    while n < YIELDS
+                        || (seen.load(SeqCst).count_ones() < 2 && syscall::ticks() < deadline)
+                    {
                         seen.fetch_or(1 << tid(), SeqCst);
                         yield_now().await;
+                        n += 1;
                     }
                     count.fetch_add(1, SeqCst);
                     i
@@ -57,6 +66,10 @@ async fn main() -> i32 {
     assert!(
         seen != 0 && seen < 1 << 4,
         "only threads 0..4 run this executor"
+    );
+    assert!(
+        seen.count_ones() >= 2,
+        "only one thread ran coroutines: alloc_cpu's threads did no work"
     );
 
     // The thread model: blocking calls block only their own thread.
