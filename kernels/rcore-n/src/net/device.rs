@@ -135,6 +135,17 @@ impl NetDevice {
     pub fn mac(&self) -> [u8; 6] {
         self.mac
     }
+
+    /// Buffers in each state (`net.debug=1`).
+    pub fn debug(&self) -> alloc::string::String {
+        let i = self.inner.borrow();
+        alloc::format!(
+            "device: {} receive buffers queued, {} frames sending, {} transmit buffers free",
+            i.rx.iter().flatten().count(),
+            i.tx.iter().flatten().count(),
+            i.tx_free.len()
+        )
+    }
 }
 
 impl Inner {
@@ -209,10 +220,40 @@ pub struct Rx<'a> {
     len: usize,
 }
 
+/// `net.debug=2`: a line per TCP segment.
+pub static TRACE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn trace(dir: &str, f: &[u8]) {
+    if !TRACE.load(core::sync::atomic::Ordering::Relaxed) || f.len() < 34 {
+        return;
+    }
+    if f[12..14] != [8, 0] {
+        println!("[net] {dir} ethertype {:02x}{:02x} len {}", f[12], f[13], f.len());
+        return;
+    }
+    let ihl = (f[14] & 0xf) as usize * 4;
+    if f[23] != 6 || f.len() < 14 + ihl + 20 {
+        return;
+    }
+    let t = &f[14 + ihl..];
+    let sp = u16::from_be_bytes([t[0], t[1]]);
+    let dp = u16::from_be_bytes([t[2], t[3]]);
+    let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+    let ack = u32::from_be_bytes([t[8], t[9], t[10], t[11]]);
+    let fl = t[13];
+    let flags: alloc::string::String = [(0x02, 'S'), (0x10, 'A'), (0x01, 'F'), (0x04, 'R'), (0x08, 'P')]
+        .iter()
+        .filter(|(b, _)| fl & b != 0)
+        .map(|(_, c)| *c)
+        .collect();
+    println!("[net] {dir} {sp}->{dp} {flags} seq {seq} ack {ack} len {}", f.len() - 14 - ihl - (t[12] >> 4) as usize * 4);
+}
+
 impl RxToken for Rx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(mut self, f: F) -> R {
         let buf = self.buf.as_deref().unwrap_or(&[]);
         let frame = buf.get(self.start..self.start + self.len).unwrap_or(&[]);
+        trace("rx", frame);
         let r = f(frame);
         if let Some(b) = self.buf.take() {
             recycle(self.dev, b);
@@ -267,6 +308,7 @@ impl TxToken for Tx<'_> {
         let header = inner.raw.fill_buffer_header(&mut buf).unwrap_or(0);
         let total = (header + len).min(BUF_LEN);
         let r = f(&mut buf[header..total]);
+        trace("tx", &buf[header..total]);
         buf.truncate(total);
         // SAFETY: `buf` is kept under its token, untouched until the device
         // reports it sent.

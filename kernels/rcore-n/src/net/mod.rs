@@ -260,8 +260,20 @@ fn ticks_at(i: Instant) -> u64 {
 
 async fn network_coroutine() {
     let net = NET.get().expect("network coroutine without a network");
+    // `net.debug=1` on the command line: the stack's state once a second.
+    let debug = crate::task::bootarg("net.debug").is_some_and(|d| d > 0);
+    device::TRACE.store(crate::task::bootarg("net.debug") == Some(2), Relaxed);
+    let second = timer::ns_to_ticks(1_000_000_000);
+    let mut next_dump = timer::now() + second;
     loop {
-        let (deadline, more) = net.stack.lock().round();
+        let (mut deadline, more) = net.stack.lock().round();
+        if debug {
+            if timer::now() >= next_dump {
+                net.stack.lock().dump();
+                next_dump = timer::now() + second;
+            }
+            deadline = Some(deadline.map_or(next_dump, |d| d.min(next_dump)));
+        }
         Idle {
             deadline,
             more,
@@ -427,6 +439,26 @@ impl Stack {
             (a, b) => a.or(b),
         };
         (deadline, more)
+    }
+
+    /// One line of state (`net.debug=1`).
+    fn dump(&mut self) {
+        let mut states = BTreeMap::new();
+        for (_, s) in self.pool.set.iter() {
+            let smoltcp::socket::Socket::Tcp(t) = s;
+            *states.entry(alloc::format!("{}", t.state())).or_insert(0usize) += 1;
+        }
+        let listeners: Vec<(u16, usize, usize)> = self
+            .listeners
+            .iter()
+            .map(|(p, l)| (*p, l.pending.len(), l.ready.len()))
+            .collect();
+        println!(
+            "[net] sockets {states:?}; listeners (port, pending, ready) {listeners:?}; closing {}; {}; interrupts {}",
+            self.closing.len(),
+            self.dev.debug(),
+            INTERRUPTS.load(Relaxed),
+        );
     }
 
     /// Move new connections to the accept queues, refill the listening
