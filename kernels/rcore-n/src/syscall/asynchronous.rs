@@ -152,14 +152,14 @@ pub fn uintr_wait(proc: &Arc<Process>) -> Outcome {
     super::block(async move {
         let page = p.uintr();
         p.upcall_waiters
-            .until(|| (soft::upcall_due(page) || p.kicked.swap(false, AcqRel)).then_some(()))
+            .until(|| (soft::upcall_due(page) || p.take_kick()).then_some(()))
             .await;
         Done::ret(0)
     })
 }
 
 pub fn uintr_kick(proc: &Process) -> Outcome {
-    proc.kicked.store(true, Release);
+    proc.kick();
     proc.upcall_waiters.notify_all();
     Outcome::Return(0)
 }

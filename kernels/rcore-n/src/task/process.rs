@@ -85,8 +85,11 @@ pub struct Process {
     pub(crate) uintr_page: usize,
     /// Threads waiting in `uintr_wait`.
     pub upcall_waiters: WaitQueue,
-    /// A `uintr_kick` not yet consumed by a `uintr_wait`.
-    pub kicked: AtomicBool,
+    /// `uintr_kick`s not yet consumed by a `uintr_wait`: each ends one
+    /// wait. A flag would merge kicks that come together (an executor
+    /// spawning three coroutines kicks three parked threads) and leave all
+    /// but one of those threads parked with work ready.
+    kicks: AtomicUsize,
     /// Serve this process's waiting system calls on kernel threads (the
     /// KT models) instead of kernel coroutines (KC, the default).
     pub kernel_threads: AtomicBool,
@@ -196,7 +199,7 @@ pub fn spawn(
         cops_page,
         uintr_page,
         upcall_waiters: WaitQueue::new(),
-        kicked: AtomicBool::new(false),
+        kicks: AtomicUsize::new(0),
         kernel_threads: AtomicBool::new(false),
         quota: Arc::new(Quota::default()),
         killed: WaitQueue::new(),
@@ -222,6 +225,21 @@ pub fn spawn(
 }
 
 impl Process {
+    /// A `uintr_kick`: one more `uintr_wait` may end. Capped at one per
+    /// possible thread, since no more waits can be pending at once.
+    pub fn kick(&self) {
+        let _ = self
+            .kicks
+            .fetch_update(AcqRel, Acquire, |k| (k < MAX_THREADS).then_some(k + 1));
+    }
+
+    /// Consume a kick, if there is one (a `uintr_wait` ends).
+    pub fn take_kick(&self) -> bool {
+        self.kicks
+            .fetch_update(AcqRel, Acquire, |k| k.checked_sub(1))
+            .is_ok()
+    }
+
     /// Whether `self` started `child` (by serial: pids are reused).
     pub fn is_parent_of(&self, child: &Process) -> bool {
         child.parent_serial == self.serial
