@@ -7,7 +7,10 @@
 pub const MAX_HARTS: usize = 4;
 
 /// Physical ranges the kernel maps (identity, supervisor-only) besides RAM:
-/// 1 GiB-aligned gigapages.
+/// 1 GiB-aligned gigapages. On QEMU `virt` the first GiB holds every
+/// device the kernel drives: the PLIC (0x0c00_0000), the UART
+/// (0x1000_0000), the virtio-mmio slots (0x1000_1000..0x1000_8fff); the
+/// network checks its devices lie in one of these before touching them.
 pub const MMIO_GIGAPAGES: &[usize] = &[0x0];
 
 #[cfg(not(feature = "board-fpga"))]

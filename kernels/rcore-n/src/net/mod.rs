@@ -116,6 +116,17 @@ pub fn init(fdt: &fdt::Fdt) {
         println!("[net] virtio-net at {mmio:#x} but no PLIC in the device tree: no network");
         return;
     };
+    // Both must lie in the MMIO the kernel maps in every space (a trap in
+    // S-mode is fatal).
+    for (what, addr) in [("virtio-net", mmio), ("PLIC", plic.base())] {
+        if !crate::board::MMIO_GIGAPAGES
+            .iter()
+            .any(|g| g >> 30 == addr >> 30)
+        {
+            println!("[net] {what} at {addr:#x} is outside the mapped MMIO: no network");
+            return;
+        }
+    }
     // SAFETY: the device tree says a virtio-net device is there; MMIO is
     // identity-mapped (board gigapages) and nothing else drives it.
     let mut dev = match unsafe { NetDevice::new(mmio, size) } {
@@ -140,7 +151,10 @@ pub fn init(fdt: &fdt::Fdt) {
             iface,
             dev,
             pool: Pool {
-                set: SocketSet::new(Vec::new()),
+                // Its room for every socket the kernel may hold, reserved
+                // now: the set never grows (no reallocation under the lock,
+                // no allocation that could fail later).
+                set: SocketSet::new(Vec::with_capacity(MAX_SOCKETS)),
                 owners: BTreeMap::new(),
                 per_owner: BTreeMap::new(),
             },
@@ -173,6 +187,10 @@ pub fn init(fdt: &fdt::Fdt) {
         "[net] virtio-net at {mmio:#x} irq {irq} mac {:02x?}: {ADDRESS}/{PREFIX} via {GATEWAY}; PLIC at {:#x}, S contexts (hart, context) {contexts:?}",
         mac,
         net.plic.base(),
+    );
+    println!(
+        "[net] a TCP socket: {} B of smoltcp state (its slot in the set) + {RX_BUFFER} + {TX_BUFFER} B of buffers; at most {MAX_SOCKETS}, {MAX_SOCKETS_PER_PROCESS} per process",
+        core::mem::size_of::<smoltcp::iface::SocketStorage>(),
     );
 }
 
@@ -690,9 +708,9 @@ impl Socket {
         let shared = self.shared.clone();
         let net = net()?;
         Ok(async move {
+            // Allocated when data is there: a read waiting on an idle
+            // connection holds no buffer.
             let mut out = Vec::new();
-            out.try_reserve_exact(max.min(RX_BUFFER))
-                .map_err(|_| Errno::NoMem)?;
             let r = shared
                 .changed
                 .until(|| {
@@ -701,28 +719,28 @@ impl Socket {
                         return Some(Err(Errno::BadF));
                     }
                     let s = st.pool.tcp(h);
-                    let mut buf = [0u8; 512];
-                    let mut got = false;
-                    while out.len() < max {
-                        let want = (max - out.len()).min(buf.len());
-                        match s.recv_slice(&mut buf[..want]) {
-                            Ok(0) => break,
-                            Ok(n) => {
-                                out.extend_from_slice(&buf[..n]);
-                                got = true;
-                            }
-                            Err(tcp::RecvError::Finished) => return Some(Ok(got)),
-                            Err(tcp::RecvError::InvalidState) if got => return Some(Ok(got)),
-                            Err(tcp::RecvError::InvalidState) => {
-                                return Some(Err(Errno::ConnReset));
-                            }
+                    let n = s.recv_queue().min(max);
+                    if n > 0 {
+                        if out.try_reserve_exact(n).is_err() {
+                            return Some(Err(Errno::NoMem));
+                        }
+                        out.resize(n, 0);
+                        let got = s.recv_slice(&mut out).unwrap_or(0);
+                        out.truncate(got);
+                        return Some(Ok(true));
+                    }
+                    if max == 0 {
+                        return Some(Ok(false));
+                    }
+                    // Nothing buffered: end of stream, reset, or wait.
+                    match s.recv_slice(&mut []) {
+                        Err(tcp::RecvError::Finished) => Some(Ok(false)),
+                        Err(tcp::RecvError::InvalidState) => Some(Err(Errno::ConnReset)),
+                        Ok(_) => {
+                            s.register_recv_waker(&Waker::from(shared.clone()));
+                            None
                         }
                     }
-                    if got || max == 0 {
-                        return Some(Ok(got));
-                    }
-                    s.register_recv_waker(&Waker::from(shared.clone()));
-                    None
                 })
                 .await;
             // Room in the window to announce.
