@@ -57,11 +57,17 @@ impl FdTable {
     }
 
     pub fn close(&mut self, fd: usize) -> Result<(), Errno> {
-        self.0
-            .get_mut(fd)
-            .and_then(Option::take)
-            .map(|_| ())
-            .ok_or(Errno::BadF)
+        let file = self.0.get_mut(fd).and_then(Option::take).ok_or(Errno::BadF)?;
+        // A server that had hundreds of connections gives their slots back
+        // (the kernel heap returns to where it was).
+        while self.0.len() > 3 && self.0.last().is_some_and(Option::is_none) {
+            self.0.pop();
+        }
+        if self.0.len() * 4 <= self.0.capacity() {
+            self.0.shrink_to_fit();
+        }
+        drop(file);
+        Ok(())
     }
 
     /// Close everything (the process exited): a connection that no other

@@ -228,7 +228,12 @@ fn trace(dir: &str, f: &[u8]) {
         return;
     }
     if f[12..14] != [8, 0] {
-        println!("[net] {dir} ethertype {:02x}{:02x} len {}", f[12], f[13], f.len());
+        println!(
+            "[net] {dir} ethertype {:02x}{:02x} len {}",
+            f[12],
+            f[13],
+            f.len()
+        );
         return;
     }
     let ihl = (f[14] & 0xf) as usize * 4;
@@ -241,12 +246,21 @@ fn trace(dir: &str, f: &[u8]) {
     let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
     let ack = u32::from_be_bytes([t[8], t[9], t[10], t[11]]);
     let fl = t[13];
-    let flags: alloc::string::String = [(0x02, 'S'), (0x10, 'A'), (0x01, 'F'), (0x04, 'R'), (0x08, 'P')]
-        .iter()
-        .filter(|(b, _)| fl & b != 0)
-        .map(|(_, c)| *c)
-        .collect();
-    println!("[net] {dir} {sp}->{dp} {flags} seq {seq} ack {ack} len {}", f.len() - 14 - ihl - (t[12] >> 4) as usize * 4);
+    let flags: alloc::string::String = [
+        (0x02, 'S'),
+        (0x10, 'A'),
+        (0x01, 'F'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+    ]
+    .iter()
+    .filter(|(b, _)| fl & b != 0)
+    .map(|(_, c)| *c)
+    .collect();
+    println!(
+        "[net] {dir} {sp}->{dp} {flags} seq {seq} ack {ack} len {}",
+        f.len() - 14 - ihl - (t[12] >> 4) as usize * 4
+    );
 }
 
 impl RxToken for Rx<'_> {

@@ -464,7 +464,9 @@ impl Stack {
         let mut states = BTreeMap::new();
         for (_, s) in self.pool.set.iter() {
             let smoltcp::socket::Socket::Tcp(t) = s;
-            *states.entry(alloc::format!("{}", t.state())).or_insert(0usize) += 1;
+            *states
+                .entry(alloc::format!("{}", t.state()))
+                .or_insert(0usize) += 1;
         }
         let listeners: Vec<(u16, usize, usize)> = self
             .listeners
@@ -541,6 +543,10 @@ impl Stack {
             } else {
                 i += 1;
             }
+        }
+        if self.closing.is_empty() {
+            // Give back the room a burst of closes took.
+            self.closing = Vec::new();
         }
     }
 

@@ -54,6 +54,7 @@ async fn main() -> i32 {
         .map(|i| (parked[i], after[i].saturating_sub(before[i])))
         .collect();
     let base = syscall::kstat(stat::SOCKETS).expect("kstat");
+    let heap = syscall::kstat(stat::HEAP_USED).expect("kstat");
     let listener = call::listen(80).await.expect("listen on port 80");
     println!("net_echo: listening");
     let mut echoes = Vec::new();
@@ -76,6 +77,8 @@ async fn main() -> i32 {
         left = syscall::kstat(stat::SOCKETS).expect("kstat");
     }
     assert_eq!(left, base, "net_echo: sockets left behind");
+    let heap_now = syscall::kstat(stat::HEAP_USED).expect("kstat");
+    println!("net_echo: kernel heap {heap} -> {heap_now} bytes");
     println!(
         "net_echo: {conns} connections, {bytes} bytes echoed, {} reset by the peer",
         RESETS.load(Relaxed)
