@@ -57,7 +57,11 @@ impl FdTable {
     }
 
     pub fn close(&mut self, fd: usize) -> Result<(), Errno> {
-        let file = self.0.get_mut(fd).and_then(Option::take).ok_or(Errno::BadF)?;
+        let file = self
+            .0
+            .get_mut(fd)
+            .and_then(Option::take)
+            .ok_or(Errno::BadF)?;
         // A server that had hundreds of connections gives their slots back
         // (the kernel heap returns to where it was).
         while self.0.len() > 3 && self.0.last().is_some_and(Option::is_none) {

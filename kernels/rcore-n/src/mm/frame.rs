@@ -7,7 +7,8 @@ use buddy_system_allocator::{FrameAllocator, LockedHeap};
 
 use super::PAGE_SIZE;
 
-const HEAP_SIZE: usize = 16 << 20;
+/// Room for the worst case of every limit together (see `task::quota`).
+const HEAP_SIZE: usize = 24 << 20;
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
