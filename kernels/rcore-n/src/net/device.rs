@@ -136,6 +136,13 @@ impl NetDevice {
         self.mac
     }
 
+    /// Every transmit buffer is in the device (taking back those it sent).
+    pub fn transmit_full(&mut self) -> bool {
+        let inner = self.inner.get_mut();
+        inner.reap_sent();
+        inner.tx_free.is_empty()
+    }
+
     /// Buffers in each state (`net.debug=1`).
     pub fn debug(&self) -> alloc::string::String {
         let i = self.inner.borrow();

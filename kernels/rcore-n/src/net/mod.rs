@@ -72,6 +72,8 @@ pub const LINGER_MS: u64 = 10_000;
 /// Packets taken in per round of the network coroutine before it lets
 /// other coroutines run.
 const PACKETS_PER_ROUND: usize = 64;
+/// With the transmit queue full, the next round at the latest after this.
+const TX_FULL_RETRY_NS: u64 = 10_000_000;
 
 const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
 const PREFIX: u8 = 24;
@@ -295,6 +297,7 @@ async fn network_coroutine() {
         Idle {
             deadline,
             more,
+            yielded: false,
             sleep: None,
         }
         .await;
@@ -302,18 +305,27 @@ async fn network_coroutine() {
 }
 
 /// The network coroutine between rounds: until kicked or `deadline`
-/// (ticks). With `more` work already waiting it yields once, so a flood
-/// of packets does not starve other coroutines.
+/// (ticks). With `more` work already waiting, or the deadline already
+/// passed, it yields once, so a flood of packets does not starve other
+/// coroutines.
 struct Idle {
     deadline: Option<u64>,
     more: bool,
+    /// Has given way once already.
+    yielded: bool,
     sleep: Option<timer::Sleep>,
 }
 
 impl Future for Idle {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if core::mem::take(&mut self.more) {
+        // Work waiting already (packets, or a timer already due): let the
+        // other coroutines run once first.
+        let due = self.deadline.is_some_and(|d| d <= timer::now());
+        if self.more || due {
+            if core::mem::replace(&mut self.yielded, true) {
+                return Poll::Ready(());
+            }
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -452,10 +464,17 @@ impl Stack {
         self.drop_finished(ticks);
         let timers = self.iface.poll_at(t, &self.pool.set).map(ticks_at);
         let lingering = self.closing.iter().map(|&(_, d)| d).min();
-        let deadline = match (timers, lingering) {
+        let mut deadline = match (timers, lingering) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // smoltcp asks to be polled now when a socket has something to send;
+        // with every transmit buffer in the device that would be a busy
+        // loop: the device's completion interrupt kicks us instead (the
+        // timer only as a fallback).
+        if self.dev.transmit_full() && deadline.is_some_and(|d| d <= ticks) {
+            deadline = Some(ticks + timer::ns_to_ticks(TX_FULL_RETRY_NS));
+        }
         (deadline, more)
     }
 
