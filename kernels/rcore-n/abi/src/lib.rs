@@ -203,6 +203,9 @@ pub mod stat {
     /// since boot (1 = first process ever entered): the order in which
     /// the kernel chose processes, for the priority test.
     pub const FIRST_ENTRY: usize = 19;
+    /// IPIs sent since boot to make a hart running less urgent user code
+    /// come back for more urgent kernel work. Cumulative.
+    pub const KERNEL_WORK_IPIS: usize = 20;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).
@@ -217,6 +220,9 @@ pub mod layout {
     /// This process's user-interrupt page (read-write, private): a
     /// `cops_uintr::PageSized` the kernel posts wake records to.
     pub const UINTR_PAGE: usize = 0x3e_ffff_e000;
+    /// The kernel's own page (read-only, shared by every process): see
+    /// [`super::KernelPage`].
+    pub const KERNEL_PAGE: usize = 0x3e_ffff_d000;
     /// Top of the main thread's stack; thread `t` gets the stack ending at
     /// `USER_STACK_TOP - t * USER_STACK_STRIDE`.
     pub const USER_STACK_TOP: usize = 0x3e_0000_0000;
@@ -250,6 +256,18 @@ pub struct CopsPage {
     pub running: [core::sync::atomic::AtomicU8; MAX_THREADS],
 }
 
+/// The kernel as one more process in the global priority view (COPS §3.3:
+/// a process yields when a more urgent coroutine is ready "in the operating
+/// system or in another process"). The kernel writes it; every process maps
+/// it read-only at [`layout::KERNEL_PAGE`].
+#[repr(C)]
+pub struct KernelPage {
+    /// The kernel executor's most urgent ready level (0..64), or
+    /// [`NO_PRIORITY`]. A ready switching coroutine counts too: it stands
+    /// for a waiting process at the view's own highest level.
+    pub highest: core::sync::atomic::AtomicU8,
+}
+
 /// Most threads per process (a thread's tid indexes [`CopsPage::running`]).
 pub const MAX_THREADS: usize = 64;
 
@@ -262,6 +280,8 @@ const _: () = {
     assert!(offset_of!(CopsPage, running) == 16);
     assert!(size_of::<CopsPage>() == 16 + MAX_THREADS);
     assert!(size_of::<CopsPage>() <= 4096);
+    assert!(offset_of!(KernelPage, highest) == 0);
+    assert!(size_of::<KernelPage>() <= 4096);
 };
 
 /// Priority value meaning "nothing ready" in [`CopsPage::highest`].

@@ -34,10 +34,11 @@ impl Drop for UserSpace {
 }
 
 impl UserSpace {
-    /// A space holding `elf`'s loadable segments, the COPS page and the
-    /// global view (`view_pa..view_pa + view_len`, mapped read-only).
+    /// A space holding `elf`'s loadable segments, the COPS page, the
+    /// user-interrupt page, and the kernel's `shared` regions (`(va, pa,
+    /// len)`: the global view, the kernel page), mapped read-only.
     /// Returns the space and the entry point.
-    pub fn from_elf(elf: &[u8], view_pa: usize, view_len: usize) -> Result<(Self, usize)> {
+    pub fn from_elf(elf: &[u8], shared: &[(usize, usize, usize)]) -> Result<(Self, usize)> {
         let file = xmas_elf::ElfFile::new(elf).map_err(|_| Errno::Inval)?;
         let table = PageTable::try_new().ok_or(Errno::NoMem)?;
         let mut space = Self {
@@ -88,12 +89,13 @@ impl UserSpace {
             layout::UINTR_PAGE / PAGE_SIZE,
             PteFlags::U | PteFlags::R | PteFlags::W,
         )?;
-        for i in 0..view_len.div_ceil(PAGE_SIZE) {
-            let va = layout::GLOBAL_VIEW + i * PAGE_SIZE;
-            space
-                .table
-                .map(va, view_pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R)
-                .map_err(|_| Errno::NoMem)?;
+        for &(va, pa, len) in shared {
+            for i in 0..len.div_ceil(PAGE_SIZE) {
+                space
+                    .table
+                    .map(va + i * PAGE_SIZE, pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R)
+                    .map_err(|_| Errno::NoMem)?;
+            }
         }
         Ok((space, file.header.pt2.entry_point() as usize))
     }

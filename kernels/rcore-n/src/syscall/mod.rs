@@ -155,6 +155,7 @@ fn kstat(proc: &Process, which: usize) -> Result<isize> {
         stat::COROUTINE_CALLS => crate::task::process::calls_on_coroutines(),
         stat::THREAD_WAITS => crate::task::process::thread_waits(),
         stat::FIRST_ENTRY => proc.entered(),
+        stat::KERNEL_WORK_IPIS => crate::task::kernel_view::ipis(),
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)

@@ -1,6 +1,7 @@
 //! Tasks: the kernel executor every hart runs, the global priority view,
 //! the switching coroutines, processes and threads.
 
+pub mod kernel_view;
 pub mod kthread;
 mod platform;
 pub mod process;
@@ -64,6 +65,12 @@ pub fn tracing() -> bool {
 /// The kernel executor.
 pub fn exec() -> &'static VdsoExecutor {
     EXEC.get().expect("task::init first")
+}
+
+/// The global priority view (processes' levels; the kernel's own level is
+/// in [`kernel_view`]).
+pub fn view() -> &'static GlobalPriorityView {
+    &VIEW.0
 }
 
 /// Physical address and length of the view's pages.

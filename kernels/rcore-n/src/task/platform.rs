@@ -77,6 +77,9 @@ extern "C" fn notify(_: *const c_void) {
     KERNEL.notify()
 }
 extern "C" fn no_op(_: *const c_void, _: u8) {}
+extern "C" fn publish_priority(_: *const c_void, level: u8) {
+    super::kernel_view::kernel_ready(level, KERNEL.parked.load(SeqCst) != 0);
+}
 extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {
     false
 }
@@ -85,14 +88,15 @@ extern "C" fn harts_are_fixed(_: *const c_void, _: usize) -> isize {
 }
 
 /// The kernel platform as the vDSO's callbacks. Kernel coroutines are
-/// cooperative and the kernel publishes no priority of its own (processes
-/// do, through the view).
+/// cooperative; the kernel publishes its highest ready level for the
+/// processes to see (and IPIs a hart running less urgent user code), see
+/// `kernel_view`.
 pub static VDSO_PLATFORM: VdsoPlatform = VdsoPlatform {
     ctx: core::ptr::null(),
     cpu_id,
     idle,
     notify,
-    publish_priority: no_op,
+    publish_priority,
     running_priority: no_op,
     should_yield: never_yield,
     alloc_cpu: harts_are_fixed,

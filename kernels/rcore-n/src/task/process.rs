@@ -163,7 +163,11 @@ pub fn spawn(
 ) -> Result<Arc<Process>, Errno> {
     let elf = crate::loader::find(name).ok_or(Errno::NoEnt)?;
     let (view_pa, view_len) = super::view_pages();
-    let (mut space, entry) = UserSpace::from_elf(elf, view_pa, view_len)?;
+    let shared = [
+        (rcore_n_abi::layout::GLOBAL_VIEW, view_pa, view_len),
+        (rcore_n_abi::layout::KERNEL_PAGE, super::kernel_view::page_pa(), crate::mm::PAGE_SIZE),
+    ];
+    let (mut space, entry) = UserSpace::from_elf(elf, &shared)?;
     let sp = space.map_stack(0)?;
     let satp = space.table().satp();
     // Until its executor publishes, the process is as urgent as its cap

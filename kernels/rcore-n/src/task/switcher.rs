@@ -62,11 +62,11 @@ impl SpaceSwitcher for Switcher {
                 priority.level()
             );
         }
-        run_once(&proc, thread);
+        run_once(&proc, thread, priority);
     }
 }
 
-fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
+fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
     let hart = crate::boot::hart_id();
     let mut ctx = thread.ctx.lock();
     // With hardware user interrupts the entry path raises USIP instead.
@@ -86,8 +86,10 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>) {
         }
     }
     let t0 = timer::now();
+    super::kernel_view::entering_user(priority.level());
     // SAFETY: the space is active and we hold the thread's context.
     unsafe { crate::uintr::run_user(proc, &mut ctx) };
+    super::kernel_view::left_user();
     let ran = timer::now() - t0;
     let trap = trap::decode(&ctx);
     {

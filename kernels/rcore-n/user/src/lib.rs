@@ -84,6 +84,14 @@ fn cops_page() -> &'static CopsPage {
     unsafe { &*(layout::COPS_PAGE as *const CopsPage) }
 }
 
+/// The most urgent level ready in the kernel itself (its executor's
+/// highest ready coroutine), from the kernel page mapped read-only.
+pub fn kernel_highest() -> Option<Priority> {
+    // SAFETY: the kernel maps its page read-only here in every process.
+    let page = unsafe { &*(layout::KERNEL_PAGE as *const rcore_n_abi::KernelPage) };
+    Priority::new(page.highest.load(Acquire))
+}
+
 /// The most urgent priority ready in any *other* process (or the kernel's
 /// view of them), read from the read-only global view.
 pub fn global_highest() -> Option<Priority> {
@@ -108,14 +116,14 @@ pub fn effective_level() -> Option<Priority> {
     executor().highest_ready().map(|here| here.max(cap()))
 }
 
-/// Whether another process is more urgent than this one, comparing like
-/// with like: the view holds capped levels, so this process's level is
-/// capped too (a main coroutine at level 0 in a process capped at 30 is at
-/// 30, and yields to a process at 10). Nothing ready here: anyone ready
-/// elsewhere is more urgent.
+/// Whether another process or the kernel is more urgent than this
+/// process, comparing like with like: the view holds capped levels, so this
+/// process's level is capped too (a main coroutine at level 0 in a process
+/// capped at 30 is at 30, and yields to a process at 10). Nothing ready
+/// here: anyone ready elsewhere is more urgent.
 pub fn outranked() -> bool {
-    // Nothing ready elsewhere (the common case): one load, no table call.
-    let Some(elsewhere) = global_highest() else {
+    // Nothing ready elsewhere (the common case): two loads, no table call.
+    let Some(elsewhere) = global_highest().into_iter().chain(kernel_highest()).min() else {
         return false;
     };
     effective_level().is_none_or(|here| elsewhere.is_higher_than(here))
