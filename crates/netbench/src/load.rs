@@ -3,7 +3,9 @@
 //! reply against the real product.
 //!
 //! - **Closed loop** (the papers' client): send a request, wait for its
-//!   reply, sleep `interval`, again. Latency is send → reply.
+//!   reply, sleep `interval`, again. Latency is send → reply. Connection
+//!   `i` starts `i / connections` of an interval late, so the connections
+//!   do not send in lockstep.
 //! - **Open loop**: each connection sends at a fixed rate whether or not
 //!   replies came back (requests pipeline on the connection). Latency is
 //!   counted from the *intended* send time, so a server that stalls cannot
@@ -377,6 +379,10 @@ fn closed_loop(
     let end = start + config.window;
     let mut buf = FrameBuffer::<MAX_REPLY_LEN>::new();
     let _ = stream.set_write_timeout(Some(config.reply_timeout));
+    // Spread the first sends over one interval, as independent clients
+    // would be: all connections at the same instant is a burst of N
+    // segments at once (which the open loop avoids the same way).
+    thread::sleep(interval.mul_f64(i as f64 / config.connections as f64));
     for seq in 0..config.requests_per_connection.unwrap_or(u64::MAX) {
         if Instant::now() >= end {
             break;

@@ -56,6 +56,8 @@ const FIRST_LEVEL: u8 = 0;
 /// The longest the test mode waits for the kernel to drop closed sockets
 /// (the kernel keeps a closed socket up to 10 s for the peer's last ACK).
 const SOCKET_DRAIN_NS: u64 = 30_000_000_000;
+/// How long a read refused for the process's call quota waits to retry.
+const QUOTA_BACKOFF_NS: u64 = 1_000_000;
 /// How long the memory mode waits for one more connection.
 const IDLE_QUIET_NS: u64 = 3_000_000_000;
 /// Rounds of `net.conns` connections in the test mode.
@@ -385,6 +387,9 @@ fn receive_step(
     mut push: impl FnMut(Item),
 ) -> bool {
     match read {
+        // The process's quota of calls in flight is spent (many kernel
+        // threads at once): not this connection's fault, read again.
+        Err(Errno::Again) => return true,
         Ok(0) | Err(_) => {
             push(Item::End);
             return false;
@@ -509,6 +514,11 @@ mod ucs {
         let mut level: Option<u8> = None;
         loop {
             let read = call::read(conn.fd, buf.spare()).await;
+            if read == Err(Errno::Again) {
+                // The sleep may be refused too: yield either way.
+                let _ = call::sleep(QUOTA_BACKOFF_NS).await;
+                yield_now().await;
+            }
             let more = receive_step(&mut buf, read, |item| {
                 if let Item::Request(r) = &item {
                     if level != Some(r.priority) {
@@ -673,6 +683,9 @@ mod uts {
         let mut buf = FrameBuffer::<MAX_REQUEST_LEN>::new();
         loop {
             let read = call::read(conn.fd, buf.spare()).wait();
+            if read == Err(Errno::Again) {
+                syscall::sleep(QUOTA_BACKOFF_NS);
+            }
             if !receive_step(&mut buf, read, |item| conn.requests.push(item)) {
                 return;
             }
