@@ -93,7 +93,11 @@ impl UserSpace {
             for i in 0..len.div_ceil(PAGE_SIZE) {
                 space
                     .table
-                    .map(va + i * PAGE_SIZE, pa + i * PAGE_SIZE, PteFlags::U | PteFlags::R)
+                    .map(
+                        va + i * PAGE_SIZE,
+                        pa + i * PAGE_SIZE,
+                        PteFlags::U | PteFlags::R,
+                    )
                     .map_err(|_| Errno::NoMem)?;
             }
         }

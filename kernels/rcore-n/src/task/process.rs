@@ -165,7 +165,11 @@ pub fn spawn(
     let (view_pa, view_len) = super::view_pages();
     let shared = [
         (rcore_n_abi::layout::GLOBAL_VIEW, view_pa, view_len),
-        (rcore_n_abi::layout::KERNEL_PAGE, super::kernel_view::page_pa(), crate::mm::PAGE_SIZE),
+        (
+            rcore_n_abi::layout::KERNEL_PAGE,
+            super::kernel_view::page_pa(),
+            crate::mm::PAGE_SIZE,
+        ),
     ];
     let (mut space, entry) = UserSpace::from_elf(elf, &shared)?;
     let sp = space.map_stack(0)?;

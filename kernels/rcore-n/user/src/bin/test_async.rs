@@ -24,8 +24,12 @@ fn drains() -> u64 {
 
 /// Wake records drained (delivered or rejected as stale).
 fn records() -> u64 {
-    uintr::STATS.woken.load(core::sync::atomic::Ordering::Relaxed)
-        + uintr::STATS.rejected.load(core::sync::atomic::Ordering::Relaxed)
+    uintr::STATS
+        .woken
+        .load(core::sync::atomic::Ordering::Relaxed)
+        + uintr::STATS
+            .rejected
+            .load(core::sync::atomic::Ordering::Relaxed)
 }
 
 async fn main() -> i32 {
@@ -64,15 +68,31 @@ async fn main() -> i32 {
     // through its slot and woken by a user-interrupt record.
     let calls = call::STATS.snapshot().since(calls0);
     let records = records() - records0;
-    println!("{READERS} concurrent async reads each got their 8 bytes: {calls:?}, {records} wake records drained in {} drains", drains() - drains0);
+    println!(
+        "{READERS} concurrent async reads each got their 8 bytes: {calls:?}, {records} wake records drained in {} drains",
+        drains() - drains0
+    );
     assert_eq!(calls.refused, 0, "a call was refused");
-    assert_eq!(calls.in_progress + calls.immediate, READERS as u64, "a read did not go through the async path");
+    assert_eq!(
+        calls.in_progress + calls.immediate,
+        READERS as u64,
+        "a read did not go through the async path"
+    );
     assert!(calls.in_progress >= 1, "no read waited");
-    assert_eq!(calls.completed, calls.in_progress, "a waiting read did not complete through its slot");
+    assert_eq!(
+        calls.completed, calls.in_progress,
+        "a waiting read did not complete through its slot"
+    );
     // A call that completes before its first poll returns is seen there;
     // its record then finds the coroutine moved on (or finished: rejected).
-    assert!(records >= calls.completed, "a completion posted no wake record");
-    assert!(drains() > drains0, "no upcall or drain delivered the records");
+    assert!(
+        records >= calls.completed,
+        "a completion posted no wake record"
+    );
+    assert!(
+        drains() > drains0,
+        "no upcall or drain delivered the records"
+    );
 
     // An async call polled outside any coroutine (a plain thread) is
     // refused with an error, not quietly turned into a blocking call.
@@ -86,7 +106,11 @@ async fn main() -> i32 {
         (polled == core::task::Poll::Ready(Err(Errno::Inval)) && refused == 1) as i32
     }
     let t = spawn_thread(outside_a_coroutine, 0).unwrap();
-    assert_eq!(syscall::thread_join(t), Ok(1), "an async call outside a coroutine was not refused");
+    assert_eq!(
+        syscall::thread_join(t),
+        Ok(1),
+        "an async call outside a coroutine was not refused"
+    );
 
     // 2. Wakes for finished coroutines are rejected by id, never delivered
     // to the slot's next occupant. We post them into our own page, exactly
@@ -171,8 +195,14 @@ async fn main() -> i32 {
         waiting > cops_uintr::PAGE_RECORDS as u64,
         "only {waiting} sleeps waited at once: too few to overflow the queue"
     );
-    assert_eq!(calls.in_progress, FLOOD as u64, "a sleep did not go asynchronous");
-    assert_eq!(calls.completed, FLOOD as u64, "a sleep did not complete through its slot");
+    assert_eq!(
+        calls.in_progress, FLOOD as u64,
+        "a sleep did not go asynchronous"
+    );
+    assert_eq!(
+        calls.completed, FLOOD as u64,
+        "a sleep did not complete through its slot"
+    );
     assert!(failed > 0, "the queue never overflowed");
     assert!(resyncs > 0, "the overflow was never resynced");
 

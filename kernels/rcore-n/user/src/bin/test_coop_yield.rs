@@ -44,7 +44,11 @@ async fn main() -> i32 {
         Ok(60_000),
         "boot with slice_ms=60000: the timer must not be what switches"
     );
-    assert_eq!(cap().level(), 8, "the kernel wrote init's cap into the COPS page");
+    assert_eq!(
+        cap().level(),
+        8,
+        "the kernel wrote init's cap into the COPS page"
+    );
     assert_eq!(syscall::pipe(), Ok((3, 4))); // stop
     assert_eq!(syscall::pipe(), Ok((5, 6))); // report
     let harts = syscall::harts();
@@ -104,7 +108,10 @@ async fn main() -> i32 {
     println!(
         "{harts} harts: cap-10 process ran: {high_ran}; coop_low yielded {yields} times; longest run of outranked polls on one of its threads: {longest}"
     );
-    assert!(high_ran, "the cap-10 process never got a hart: coop_low did not yield");
+    assert!(
+        high_ran,
+        "the cap-10 process never got a hart: coop_low did not yield"
+    );
     assert!(
         longest <= MAX_OUTRANKED_RUN,
         "coop_low polled {longest} times in a row while a more urgent process was ready"

@@ -72,7 +72,10 @@ async fn main() -> i32 {
             if global_highest().is_some() {
                 quiet_at = syscall::ticks();
             }
-            assert!(syscall::ticks() - since < HOLD_TICKS, "spin_child never got every hart");
+            assert!(
+                syscall::ticks() - since < HOLD_TICKS,
+                "spin_child never got every hart"
+            );
         }
         let t0 = syscall::ticks();
         assert_eq!(syscall::write(4, &[0]), Ok(1));

@@ -39,15 +39,23 @@ fn thread_waiter(rd: usize) -> i32 {
 
 /// Wake records drained (delivered or rejected as stale).
 fn records() -> u64 {
-    uintr::STATS.woken.load(core::sync::atomic::Ordering::Relaxed)
-        + uintr::STATS.rejected.load(core::sync::atomic::Ordering::Relaxed)
+    uintr::STATS
+        .woken
+        .load(core::sync::atomic::Ordering::Relaxed)
+        + uintr::STATS
+            .rejected
+            .load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// The kernel's cumulative counters of how waiting calls were served.
 fn kernel_counts() -> [usize; 3] {
     use rcore_n_abi::stat;
-    [stat::KERNEL_THREADS_STARTED, stat::COROUTINE_CALLS, stat::THREAD_WAITS]
-        .map(|which| syscall::kstat(which).unwrap())
+    [
+        stat::KERNEL_THREADS_STARTED,
+        stat::COROUTINE_CALLS,
+        stat::THREAD_WAITS,
+    ]
+    .map(|which| syscall::kstat(which).unwrap())
 }
 
 async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
@@ -96,32 +104,64 @@ async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
     );
     let calls = call::STATS.snapshot().since(calls0);
     let records = records() - records0;
-    println!("{model}: {WAITERS} waiters each read their record; async calls {calls:?}, {records} wake records drained");
+    println!(
+        "{model}: {WAITERS} waiters each read their record; async calls {calls:?}, {records} wake records drained"
+    );
     assert_eq!(calls.refused, 0, "{model}: an async call was refused");
-    assert_eq!(calls.completed, calls.in_progress, "{model}: an async call did not complete through its slot");
-    assert!(records >= calls.completed, "{model}: a completion posted no wake record");
+    assert_eq!(
+        calls.completed, calls.in_progress,
+        "{model}: an async call did not complete through its slot"
+    );
+    assert!(
+        records >= calls.completed,
+        "{model}: a completion posted no wake record"
+    );
     // Every `.await` went through the async path (none fell back to
     // blocking): main's writes, and the coroutines' sleeps and reads (UC)
     // or main's joins of the threads (UT).
-    let awaited = if user_threads { 2 * WAITERS } else { 3 * WAITERS };
-    assert_eq!(calls.in_progress + calls.immediate, awaited as u64, "{model}: an awaited call did not go through the async path");
+    let awaited = if user_threads {
+        2 * WAITERS
+    } else {
+        3 * WAITERS
+    };
+    assert_eq!(
+        calls.in_progress + calls.immediate,
+        awaited as u64,
+        "{model}: an awaited call did not go through the async path"
+    );
     // The model ran as named, by the kernel's own counters: who served
     // the waiting calls, and whether a thread blocked in one.
     let now = kernel_counts();
-    let [kthreads, on_coroutines, thread_waits] =
-        [0, 1, 2].map(|i| now[i] - kernel0[i]);
-    println!("{model}: kernel threads started {kthreads}, calls on kernel coroutines {on_coroutines}, threads blocked in a call {thread_waits}");
+    let [kthreads, on_coroutines, thread_waits] = [0, 1, 2].map(|i| now[i] - kernel0[i]);
+    println!(
+        "{model}: kernel threads started {kthreads}, calls on kernel coroutines {on_coroutines}, threads blocked in a call {thread_waits}"
+    );
     if kernel_threads {
-        assert_eq!(on_coroutines, 0, "{model}: a call was served on a kernel coroutine");
-        assert!(kthreads >= WAITERS, "{model}: the calls did not run on kernel threads");
+        assert_eq!(
+            on_coroutines, 0,
+            "{model}: a call was served on a kernel coroutine"
+        );
+        assert!(
+            kthreads >= WAITERS,
+            "{model}: the calls did not run on kernel threads"
+        );
     } else {
         assert_eq!(kthreads, 0, "{model}: a kernel thread was started");
-        assert!(on_coroutines >= WAITERS, "{model}: the calls did not run on kernel coroutines");
+        assert!(
+            on_coroutines >= WAITERS,
+            "{model}: the calls did not run on kernel coroutines"
+        );
     }
     if user_threads {
-        assert!(thread_waits >= WAITERS, "{model}: the threads did not block in their calls");
+        assert!(
+            thread_waits >= WAITERS,
+            "{model}: the threads did not block in their calls"
+        );
     } else {
-        assert_eq!(thread_waits, 0, "{model}: a thread blocked in a waiting call");
+        assert_eq!(
+            thread_waits, 0,
+            "{model}: a thread blocked in a waiting call"
+        );
     }
     syscall::close(rd).unwrap();
     syscall::close(wr).unwrap();

@@ -8,8 +8,8 @@
 #![no_main]
 extern crate alloc;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use rcore_n_user::*;
 
 entry!(main);

@@ -51,7 +51,11 @@ async fn main() -> i32 {
         "sleepers woke in order {order:?} ({} harts; late by {late:?} us)",
         syscall::harts()
     );
-    assert_eq!(order, [250, 500, 750], "sleepers woke out of deadline order");
+    assert_eq!(
+        order,
+        [250, 500, 750],
+        "sleepers woke out of deadline order"
+    );
     guest_test::pass("test_sleep");
     0
 }
