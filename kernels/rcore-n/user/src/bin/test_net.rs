@@ -96,6 +96,19 @@ async fn main() -> i32 {
         assert_eq!(call::accept(fd).wait(), Err(Errno::BadF), "accept({fd})");
     }
     let mut buf = [0u8; 16];
+    for fd in [usize::MAX, 999] {
+        assert_eq!(
+            call::read(fd, &mut buf).wait(),
+            Err(Errno::BadF),
+            "read({fd})"
+        );
+        assert_eq!(
+            call::write(fd, b"x").wait(),
+            Err(Errno::BadF),
+            "write({fd})"
+        );
+        assert_eq!(syscall::close(fd), Err(Errno::BadF), "close({fd})");
+    }
     assert_eq!(
         call::read(l, &mut buf).wait(),
         Err(Errno::NotConn),
