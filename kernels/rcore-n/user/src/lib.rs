@@ -141,11 +141,15 @@ pub fn cooperative_yields() -> u64 {
 mod platform {
     use super::*;
 
-    extern "C" fn cpu_id(_: *const c_void) -> usize {
+    /// The calling thread's tid.
+    pub(super) fn this_thread() -> usize {
         let tp: usize;
         // SAFETY: reads a register; the kernel starts thread `t` with tp = t.
         unsafe { core::arch::asm!("mv {}, tp", out(reg) tp) };
         tp
+    }
+    extern "C" fn cpu_id(_: *const c_void) -> usize {
+        this_thread()
     }
     extern "C" fn idle(_: *const c_void) {
         // Nothing ready: sleep in the kernel until a user interrupt (an
@@ -262,6 +266,13 @@ extern "C" fn plain_thread(packed: usize) -> ! {
     // SAFETY: `spawn_thread` boxed `(f, arg)` for this thread.
     let (f, arg) = *unsafe { Box::from_raw(packed as *mut (fn(usize) -> i32, usize)) };
     uintr::init_thread();
+    // A plain thread runs no coroutine, so nothing would say how urgent it
+    // is and the kernel would rank it at the lowest level, below every
+    // process. It is as urgent as the process may be: level 0, which the
+    // kernel clamps to the cap (as it does the main coroutine's).
+    if let Some(running) = cops_page().running.get(platform::this_thread()) {
+        running.store(MAIN_PRIORITY, Release);
+    }
     syscall::thread_exit(f(arg))
 }
 

@@ -14,6 +14,98 @@ use rcore_n_user::*;
 
 entry!(main);
 
+/// What holds the other harts while `cross_process` spawns the children.
+#[derive(Clone, Copy, Debug)]
+enum Holders {
+    /// A coroutine (level 1) on each of `alloc_cpu`'s executor threads.
+    Coroutines,
+    /// Plain threads (`spawn_thread`): they run no coroutine, and the
+    /// runtime ranks them at the process's cap.
+    PlainThreads,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static SPINNING: AtomicUsize = AtomicUsize::new(0);
+
+fn hold_hart() {
+    SPINNING.fetch_add(1, SeqCst);
+    while !STOP.load(SeqCst) {
+        core::hint::spin_loop();
+    }
+}
+
+/// Across processes, measured by the kernel: each child's rank among first
+/// entries into user mode is the order in which the kernel chose it. All
+/// children must be ready before any hart is free, or the first spawned
+/// would simply take an idle hart: this process fills every hart first
+/// (`holders` on the other harts, main spinning here), spawns them all
+/// (its cap, 8, is above every child, so when the timer preempts one of
+/// its threads the kernel re-enters this process), then frees the harts at
+/// once. A hart that comes free enters the most urgent child waiting, so
+/// with H harts a child can be entered at most H - 1 places away from its
+/// place in priority order (harts picking at the same moment). On one
+/// hart: exactly in order.
+async fn cross_process(harts: usize, holders: Holders) {
+    STOP.store(false, SeqCst);
+    SPINNING.store(0, SeqCst);
+    let (mut coroutines, mut threads) = (Vec::new(), Vec::new());
+    for _ in 1..harts {
+        match holders {
+            // One poll that lasts until STOP: holds its thread.
+            Holders::Coroutines => coroutines.push(spawn(async { hold_hart() }, 1).unwrap()),
+            Holders::PlainThreads => threads.push(
+                spawn_thread(
+                    |_| {
+                        hold_hart();
+                        0
+                    },
+                    0,
+                )
+                .unwrap(),
+            ),
+        }
+    }
+    let give_up = syscall::ticks() + 50_000_000;
+    while SPINNING.load(SeqCst) < harts - 1 {
+        assert!(syscall::ticks() < give_up, "the holders never all ran");
+    }
+    let levels = [25u8, 11, 19, 14, 30, 22, 12, 17];
+    let children: Vec<(usize, u8)> = levels
+        .iter()
+        .map(|&l| (syscall::spawn("rank_child", l).unwrap(), l))
+        .collect();
+    STOP.store(true, SeqCst);
+    for c in coroutines {
+        c.await.unwrap();
+    }
+    for t in threads {
+        assert_eq!(syscall::thread_join(t), Ok(0));
+    }
+    let mut ranked: Vec<(i32, u8)> = children
+        .iter()
+        .map(|&(pid, level)| {
+            let (_, rank) = syscall::waitpid(Some(pid)).unwrap();
+            assert!(rank > 0, "a child did not get its rank");
+            (rank, level)
+        })
+        .collect();
+    ranked.sort();
+    let entered: Vec<u8> = ranked.iter().map(|&(_, l)| l).collect();
+    let mut by_priority = levels.to_vec();
+    by_priority.sort();
+    println!(
+        "cross-process order of first entry, harts held by {holders:?}: {entered:?} ({harts} harts)"
+    );
+    for (place, level) in entered.iter().enumerate() {
+        let due = by_priority.iter().position(|l| l == level).unwrap();
+        assert!(
+            place.abs_diff(due) < harts,
+            "{holders:?}: the child at level {level} was entered {place}th, {due}th by priority: more than {} places away with {harts} harts",
+            harts - 1
+        );
+    }
+}
+
 async fn main() -> i32 {
     // Inside one process: spawned while main runs, polled by priority.
     let order = Arc::new(spin::Mutex::new(Vec::new()));
@@ -28,75 +120,13 @@ async fn main() -> i32 {
     assert_eq!(*order.lock(), [5, 5, 10, 20, 30, 40]);
     println!("in-process order: {:?}", *order.lock());
 
-    // Across processes, measured by the kernel: each child's rank among
-    // first entries into user mode is the order in which the kernel chose
-    // it. All children must be ready before any hart is free, or the first
-    // spawned would simply take an idle hart: this process fills every
-    // hart first (a spinner coroutine on an executor thread per other
-    // hart, so each thread stands at this process's cap, 8; a plain thread
-    // runs no coroutine and would stand at the lowest level), spawns them
-    // all (8 is above every child, so when the timer preempts a thread the
-    // kernel re-enters this process), then frees the harts at once. A hart
-    // that comes free enters the most urgent child waiting, so with H
-    // harts a child can be entered at most H - 1 places away from its
-    // place in priority order (harts picking at the same moment). On one
-    // hart: exactly in order.
-    static STOP: AtomicBool = AtomicBool::new(false);
-    static SPINNING: AtomicUsize = AtomicUsize::new(0);
     let harts = syscall::harts();
     let workers = harts - 1;
     if workers > 0 {
         assert_eq!(alloc_cpu(workers), Ok(workers));
     }
-    let spinners: Vec<_> = (0..workers)
-        .map(|_| {
-            spawn(
-                async {
-                    // One poll that lasts until STOP: holds its thread.
-                    SPINNING.fetch_add(1, SeqCst);
-                    while !STOP.load(SeqCst) {
-                        core::hint::spin_loop();
-                    }
-                },
-                1,
-            )
-            .unwrap()
-        })
-        .collect();
-    let give_up = syscall::ticks() + 50_000_000;
-    while SPINNING.load(SeqCst) < workers {
-        assert!(syscall::ticks() < give_up, "the spinners never all ran");
-    }
-    let levels = [25u8, 11, 19, 14, 30, 22, 12, 17];
-    let children: Vec<(usize, u8)> = levels
-        .iter()
-        .map(|&l| (syscall::spawn("rank_child", l).unwrap(), l))
-        .collect();
-    STOP.store(true, SeqCst);
-    for s in spinners {
-        s.await.unwrap();
-    }
-    let mut ranked: Vec<(i32, u8)> = children
-        .iter()
-        .map(|&(pid, level)| {
-            let (_, rank) = syscall::waitpid(Some(pid)).unwrap();
-            assert!(rank > 0, "a child did not get its rank");
-            (rank, level)
-        })
-        .collect();
-    ranked.sort();
-    let entered: Vec<u8> = ranked.iter().map(|&(_, l)| l).collect();
-    let mut by_priority = levels.to_vec();
-    by_priority.sort();
-    println!("cross-process order of first entry: {entered:?} ({harts} harts)");
-    for (place, level) in entered.iter().enumerate() {
-        let due = by_priority.iter().position(|l| l == level).unwrap();
-        assert!(
-            place.abs_diff(due) < harts,
-            "the child at level {level} was entered {place}th, {due}th by priority: more than {} places away with {harts} harts",
-            harts - 1
-        );
-    }
+    cross_process(harts, Holders::Coroutines).await;
+    cross_process(harts, Holders::PlainThreads).await;
     // The executor threads alloc_cpu started stay parked in the kernel (a
     // waiting call, served by a kernel coroutine, each) until the process
     // exits.
