@@ -400,6 +400,12 @@ impl Pool {
                 }
             }
         }
+        // An emptied map keeps its root node: let it go, so the heap comes
+        // back to where it was once the last socket has gone.
+        if self.owners.is_empty() {
+            self.owners = BTreeMap::new();
+            self.per_owner = BTreeMap::new();
+        }
     }
 
     fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
@@ -839,7 +845,11 @@ impl Drop for Socket {
             self.shared.closed.store(true, Relaxed);
             match self.shared.kind {
                 Kind::Listener(port) => {
-                    if let Some(l) = st.listeners.remove(&port) {
+                    let listener = st.listeners.remove(&port);
+                    if st.listeners.is_empty() {
+                        st.listeners = BTreeMap::new(); // as in `Pool::remove`
+                    }
+                    if let Some(l) = listener {
                         // Connections never accepted are reset, as by Linux.
                         for h in l.pending.into_iter().chain(l.ready) {
                             st.close(h, true);

@@ -62,6 +62,14 @@ async fn main() -> i32 {
         let fd = call::accept(listener).await.expect("accept");
         echoes.push(spawn(echo(fd), 8).expect("spawn an echo coroutine"));
     }
+    // What the open connections cost the kernel (with an idle peer, each
+    // has a read waiting): smoltcp's buffers and everything else.
+    call::sleep(500_000_000).await.expect("sleep");
+    let open = syscall::kstat(stat::HEAP_USED).expect("kstat") as isize - heap as isize;
+    println!(
+        "net_echo: {conns} connections open: kernel heap +{open} bytes, {} per connection",
+        open / conns.max(1) as isize
+    );
     let mut bytes = 0;
     for e in echoes {
         bytes += e.await.expect("echo coroutine");
