@@ -191,9 +191,9 @@ const TEST_CONNECTIONS: usize = 10;
 
 fn test_model(kernel: &PathBuf, args: &str) -> Result<(), String> {
     let mut guest = Guest::boot(kernel, 2, &format!("{args} net.conns={TEST_CONNECTIONS}"))?;
-    // Two rounds (the server checks the kernel heap did not grow in the
-    // second): each waits for the server's line ending the round.
-    for round in 1..=2 {
+    // Three rounds (the server checks the kernel heap did not grow in the
+    // third): each waits for the server's line ending the round.
+    for round in 1..=3 {
         test_round(guest.addr).map_err(|e| format!("round {round}: {e}"))?;
         guest.wait_for(
             &format!("net_server: round {round}:"),
@@ -466,7 +466,7 @@ impl Plan {
                 priority_connections: 64,
                 max_cpus: 4,
                 idle_connections: 16,
-                capacity_connections: 600,
+                capacity_connections: 450,
             }
         }
     }
@@ -512,6 +512,14 @@ fn measure(
             ..LoadConfig::papers(guest.addr, connections)
         };
         let r = load::run(&config);
+        // A server that died explains its errors: show why.
+        for line in guest
+            .output()
+            .lines()
+            .filter(|l| l.contains("panicked") || l.contains("failed"))
+        {
+            println!("  guest: {line}");
+        }
         drop(guest);
         r
     })();
