@@ -19,8 +19,10 @@ enum Behaviour {
     Correct,
     /// Flip one cell of the reply to every request numbered 2.
     WrongCell,
-    /// Read requests, never answer.
+    /// Answer the opening request only.
     Silent,
+    /// Answer nothing at all.
+    Mute,
     /// Answer each request after this delay, one at a time.
     Slow(Duration),
 }
@@ -62,7 +64,9 @@ fn serve(mut stream: TcpStream, behaviour: Behaviour) {
             Behaviour::Correct => {}
             Behaviour::WrongCell if request.seq == 2 => out[len - 1] ^= 0x40,
             Behaviour::WrongCell => {}
-            Behaviour::Silent => continue,
+            Behaviour::Silent if request.seq != load::WARMUP_SEQ => continue,
+            Behaviour::Silent => {}
+            Behaviour::Mute => continue,
             Behaviour::Slow(d) => thread::sleep(d),
         }
         if stream.write_all(&out[..len]).is_err() {
@@ -80,6 +84,7 @@ fn config(addr: SocketAddr, connections: usize) -> LoadConfig {
         },
         window: Duration::from_millis(400),
         reply_timeout: Duration::from_millis(600),
+        connect_timeout: Duration::from_millis(500),
         ..LoadConfig::papers(addr, connections)
     }
 }
@@ -150,6 +155,19 @@ fn a_silent_server_times_out_and_the_run_still_ends() {
     assert_eq!(report.overall.completed, 0);
     assert_eq!(report.overall.timeouts, report.overall.sent, "{report:?}");
     assert!(report.overall.sent >= 2 * 8, "{report:?}");
+}
+
+#[test]
+fn a_connection_is_open_only_once_it_answered() {
+    let addr = reference_server(Behaviour::Mute);
+    let report = load::run(&config(addr, 2)).unwrap();
+    assert_eq!(report.overall.errors, 2, "{report:?}");
+    assert_eq!(report.overall.sent, 0);
+    assert!(
+        report.error_samples[0].contains("opening request"),
+        "{:?}",
+        report.error_samples
+    );
 }
 
 #[test]
