@@ -78,7 +78,13 @@ extern "C" fn notify(_: *const c_void) {
 }
 extern "C" fn no_op(_: *const c_void, _: u8) {}
 extern "C" fn publish_priority(_: *const c_void, level: u8) {
-    super::kernel_view::kernel_ready(level, KERNEL.parked.load(SeqCst) != 0);
+    super::kernel_view::kernel_ready(level);
+}
+
+/// Whether some hart is parked in `idle` (it is woken for new kernel work
+/// by the executor's notify).
+pub(super) fn idle_harts() -> bool {
+    KERNEL.parked.load(SeqCst) != 0
 }
 extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {
     false

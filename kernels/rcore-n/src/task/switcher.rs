@@ -86,7 +86,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
         }
     }
     let t0 = timer::now();
-    super::kernel_view::entering_user(priority.level());
+    super::kernel_view::entering_user(priority.level(), super::platform::idle_harts());
     // SAFETY: the space is active and we hold the thread's context.
     unsafe { crate::uintr::run_user(proc, &mut ctx) };
     super::kernel_view::left_user();

@@ -112,3 +112,22 @@ pub async fn stale_ids_with_new_occupants(
         .collect();
     (stale, occupants)
 }
+
+/// Wake records this process's user-interrupt handler has drained
+/// (delivered, or rejected as stale), all threads together.
+pub fn wake_records() -> u64 {
+    use core::sync::atomic::Ordering::Relaxed;
+    crate::uintr::STATS.woken.load(Relaxed) + crate::uintr::STATS.rejected.load(Relaxed)
+}
+
+/// The wake records drained since `start` (a [`wake_records`] reading),
+/// once there are at least `expected` or 1 s has passed. A call that
+/// completes before its own poll returns is seen there, and its record
+/// may still be queued: yielding lets the runtime drain it between polls.
+pub async fn wake_records_since(start: u64, expected: u64) -> u64 {
+    let give_up = syscall::ticks() + 10_000_000;
+    while wake_records() - start < expected && syscall::ticks() < give_up {
+        crate::yield_now().await;
+    }
+    wake_records() - start
+}

@@ -22,21 +22,11 @@ fn drains() -> u64 {
     s.upcalls.load(Relaxed) + s.inline.load(Relaxed) + s.hw_entries.load(Relaxed)
 }
 
-/// Wake records drained (delivered or rejected as stale).
-fn records() -> u64 {
-    uintr::STATS
-        .woken
-        .load(core::sync::atomic::Ordering::Relaxed)
-        + uintr::STATS
-            .rejected
-            .load(core::sync::atomic::Ordering::Relaxed)
-}
-
 async fn main() -> i32 {
     // 1. 64 coroutines of this one thread each await an 8-byte pipe read.
     assert_eq!(syscall::pipe(), Ok((3, 4)));
     let calls0 = call::STATS.snapshot();
-    let records0 = records();
+    let records0 = guest_test::wake_records();
     let drains0 = drains();
     let mut readers = Vec::new();
     for _ in 0..READERS {
@@ -67,7 +57,7 @@ async fn main() -> i32 {
     // back to blocking the thread; each one that waited was completed
     // through its slot and woken by a user-interrupt record.
     let calls = call::STATS.snapshot().since(calls0);
-    let records = records() - records0;
+    let records = guest_test::wake_records_since(records0, calls.completed).await;
     println!(
         "{READERS} concurrent async reads each got their 8 bytes: {calls:?}, {records} wake records drained in {} drains",
         drains() - drains0

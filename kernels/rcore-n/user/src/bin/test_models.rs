@@ -37,16 +37,6 @@ fn thread_waiter(rd: usize) -> i32 {
     0
 }
 
-/// Wake records drained (delivered or rejected as stale).
-fn records() -> u64 {
-    uintr::STATS
-        .woken
-        .load(core::sync::atomic::Ordering::Relaxed)
-        + uintr::STATS
-            .rejected
-            .load(core::sync::atomic::Ordering::Relaxed)
-}
-
 /// The kernel's cumulative counters of how waiting calls were served.
 fn kernel_counts() -> [usize; 3] {
     use rcore_n_abi::stat;
@@ -61,7 +51,7 @@ fn kernel_counts() -> [usize; 3] {
 async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
     syscall::kernel_threads(kernel_threads).unwrap();
     let calls0 = call::STATS.snapshot();
-    let records0 = records();
+    let records0 = guest_test::wake_records();
     let kernel0 = kernel_counts();
     SEEN.store(0, SeqCst);
     let (rd, wr) = syscall::pipe().unwrap();
@@ -103,7 +93,7 @@ async fn run(model: &str, kernel_threads: bool, user_threads: bool) {
         "{model}: a record was lost"
     );
     let calls = call::STATS.snapshot().since(calls0);
-    let records = records() - records0;
+    let records = guest_test::wake_records_since(records0, calls.completed).await;
     println!(
         "{model}: {WAITERS} waiters each read their record; async calls {calls:?}, {records} wake records drained"
     );
