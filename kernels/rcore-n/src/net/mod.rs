@@ -521,10 +521,14 @@ impl Stack {
                         i += 1;
                     }
                     State::SynReceived => i += 1,
-                    State::Closed | State::TimeWait => {
+                    State::TimeWait => {
                         l.pending.swap_remove(i);
                         self.pool.remove(h);
                     }
+                    // Established (or established and already reset: a
+                    // SYN-RECEIVED socket that is reset goes back to LISTEN,
+                    // so CLOSED here was a connection): accept returns it,
+                    // as Linux does, and its first read says what happened.
                     _ => {
                         l.pending.remove(i);
                         l.ready.push_back(h);
@@ -697,13 +701,8 @@ impl Socket {
                     }
                     let st = &mut *st;
                     let l = st.listeners.get_mut(&port)?;
-                    while let Some(h) = l.ready.pop_front() {
+                    if let Some(h) = l.ready.pop_front() {
                         let s = st.pool.tcp(h);
-                        if s.state() == State::Closed {
-                            // Reset before it was accepted.
-                            st.pool.remove(h);
-                            continue;
-                        }
                         let conn = Arc::new(Shared {
                             kind: Kind::Stream(h),
                             changed: WaitQueue::new(),
