@@ -508,7 +508,7 @@ fn measure(
             },
             window: plan.window,
             reply_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(5),
             ..LoadConfig::papers(guest.addr, connections)
         };
         let r = load::run(&config);

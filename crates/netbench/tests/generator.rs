@@ -168,6 +168,11 @@ fn a_connection_is_open_only_once_it_answered() {
         "{:?}",
         report.error_samples
     );
+    assert!(
+        report.error_samples[1].contains("not opened"),
+        "{:?}",
+        report.error_samples
+    );
 }
 
 #[test]
