@@ -193,9 +193,16 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, String> {
     // listens with a backlog of 1: a burst of connects "succeeds" on the
     // host, but the connections reach the server seconds later, which
     // would land inside the measurement as latency.
-    let streams: Vec<Result<TcpStream, String>> = (0..config.connections)
-        .map(|i| establish(&config, i))
-        .collect();
+    // After the first that cannot be opened, the rest are not tried: a
+    // server that holds no more connections would cost a timeout each.
+    let mut streams: Vec<Result<TcpStream, String>> = Vec::with_capacity(config.connections);
+    for i in 0..config.connections {
+        let stream = match streams.iter().position(Result::is_err) {
+            Some(first) => Err(format!("not opened: connection {first} could not be")),
+            None => establish(&config, i),
+        };
+        streams.push(stream);
+    }
     let start = Instant::now();
     let mut threads = Vec::with_capacity(config.connections);
     for (i, stream) in streams.into_iter().enumerate() {
