@@ -84,6 +84,8 @@ const VIRTIO_NET: u32 = 1;
 const VIRTIO_MAGIC: u32 = 0x7472_6976;
 
 static NET: spin::Once<Net> = spin::Once::new();
+/// The device and its interrupt are set up: harts take external interrupts.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Sockets in the set (`kstat(SOCKETS)`).
 static SOCKETS: AtomicUsize = AtomicUsize::new(0);
 /// Device interrupts handled (printed in the shutdown summary).
@@ -99,6 +101,11 @@ struct Net {
     irq: usize,
     /// The device's virtio-mmio registers (for acknowledging interrupts).
     mmio: usize,
+}
+
+/// Whether the network is up (harts should enable external interrupts).
+pub fn active() -> bool {
+    ACTIVE.load(Acquire)
 }
 
 /// Sockets in the kernel (`kstat(SOCKETS)`).
@@ -168,10 +175,6 @@ pub fn init(fdt: &fdt::Fdt) {
         mmio,
     });
     let net = NET.get().expect("just set");
-    if !net.plic.enable_everywhere(irq) {
-        println!("[net] interrupt {irq} is not a PLIC source: no network");
-        return;
-    }
     use cops_core::{CoroutineKind, ExecutorOps, Priority};
     let top = Priority::new(0).expect("priority 0");
     if crate::task::exec()
@@ -181,6 +184,13 @@ pub fn init(fdt: &fdt::Fdt) {
         println!("[net] cannot spawn the network coroutine: no network");
         return;
     }
+    if !net.plic.enable_everywhere(irq) {
+        println!("[net] interrupt {irq} is not a PLIC source: no network");
+        return;
+    }
+    // This (boot) hart now; the others enable it as they start (after this).
+    ACTIVE.store(true, Release);
+    crate::trap::enable_external();
     let contexts: heapless::Vec<(usize, usize), { crate::board::MAX_HARTS }> = (0
         ..crate::board::MAX_HARTS)
         .filter_map(|h| net.plic.context_of(h).map(|c| (h, c)))
@@ -629,7 +639,7 @@ pub struct Socket {
 }
 
 fn net() -> Result<&'static Net, Errno> {
-    NET.get().ok_or(Errno::NoDev)
+    NET.get().filter(|_| active()).ok_or(Errno::NoDev)
 }
 
 /// A socket listening on `port`, charged to process `owner` (its serial).

@@ -32,8 +32,8 @@ pub enum Trap {
 }
 
 /// Point `stvec` at the vector and enable the interrupts that preempt
-/// user mode (calling hart): timer, software and external (the PLIC's
-/// sources are enabled by the drivers that use them).
+/// user mode (calling hart): timer, software, and external once a driver
+/// serves them ([`enable_external`]).
 pub fn init_hart() {
     // SAFETY: SIE is clear (it never gets set), so no interrupt can arrive
     // between these writes; `sscratch = 0` marks "in the kernel".
@@ -44,10 +44,21 @@ pub fn init_hart() {
             "csrw stvec, {vec}",
             "csrs sie, {ints}",
             vec = in(reg) context::trap_vector_addr(),
-            ints = in(reg) (1usize << 9) | (1 << 5) | (1 << 1),
+            ints = in(reg) (1usize << 5) | (1 << 1),
         );
     }
+    if crate::net::active() {
+        enable_external();
+    }
     crate::uintr::init_hart();
+}
+
+/// Let external interrupts (PLIC) end `wfi` and preempt user mode on the
+/// calling hart. Only with a driver that claims them: one left pending
+/// would trap straight back from every entry into user mode.
+pub fn enable_external() {
+    // SAFETY: sets SEIE only; SIE stays clear, so S-mode is not interrupted.
+    unsafe { core::arch::asm!("csrs sie, {}", in(reg) 1usize << 9) };
 }
 
 /// Decode the trap that just returned from `run_user`.
