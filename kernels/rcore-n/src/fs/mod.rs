@@ -78,10 +78,10 @@ impl FdTable {
     /// process holds is reset rather than closed gracefully.
     pub fn close_all(&mut self) {
         for f in self.0.iter().flatten() {
-            if let File::Socket(s) = f {
-                if Arc::strong_count(s) == 1 {
-                    s.abort_on_drop();
-                }
+            if let File::Socket(s) = f
+                && Arc::strong_count(s) == 1
+            {
+                s.abort_on_drop();
             }
         }
         self.0.clear();

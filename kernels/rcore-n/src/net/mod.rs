@@ -402,12 +402,12 @@ impl Pool {
     fn remove(&mut self, h: SocketHandle) {
         self.set.remove(h);
         SOCKETS.fetch_sub(1, Relaxed);
-        if let Some(owner) = self.owners.remove(&h) {
-            if let Some(n) = self.per_owner.get_mut(&owner) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_owner.remove(&owner);
-                }
+        if let Some(owner) = self.owners.remove(&h)
+            && let Some(n) = self.per_owner.get_mut(&owner)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_owner.remove(&owner);
             }
         }
         // An emptied map keeps its root node: let it go, so the heap comes

@@ -41,10 +41,8 @@ impl Plic {
             if irq != S_EXTERNAL {
                 continue;
             }
-            if let Some(hart) = hart_of_intc(fdt, phandle) {
-                if let Some(slot) = s_context.get_mut(hart) {
-                    *slot = Some(ctx);
-                }
+            if let Some(slot) = hart_of_intc(fdt, phandle).and_then(|h| s_context.get_mut(h)) {
+                *slot = Some(ctx);
             }
         }
         Some(Self {
