@@ -19,8 +19,11 @@ use rcore_n_abi::Errno;
 
 /// Calls in flight per process (blocking and asynchronous together).
 pub const MAX_CALLS: usize = 384;
-/// Bytes of kernel buffers and kernel-thread stacks per process.
-pub const MAX_CALL_BYTES: usize = 1 << 20;
+/// Bytes of kernel buffers and kernel-thread stacks per process: room for
+/// about a hundred waiting socket reads on kernel threads (16 KiB stack and
+/// a 2 KiB buffer each: a KT server's connections). The kernel-wide pool,
+/// not this, bounds the heap.
+pub const MAX_CALL_BYTES: usize = 2 << 20;
 /// Bytes each process may use whatever the others do (with at most
 /// `process::MAX_PROCESSES` processes: 4 MiB of the 24 MiB heap).
 pub const OWN_BYTES: usize = 32 << 10;
