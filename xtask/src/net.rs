@@ -327,9 +327,9 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let mut points = Vec::new();
     let total = plan.model_points() + plan.priority_points();
     let mut done = 0;
-    for pacing in plan.pacings {
+    for &pacing in plan.pacings {
         for &(model, args) in &MODELS {
-            for &connections in plan.connections {
+            for connections in plan.connections_for(pacing) {
                 done += 1;
                 let p = measure(
                     &kernel,
@@ -347,7 +347,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
     }
     let mut priority = Vec::new();
-    for pacing in plan.pacings {
+    for &pacing in plan.priority_pacings {
         // The reference for priority 0's latency: 8 connections, one per
         // level, on one executor thread.
         done += 1;
@@ -427,11 +427,19 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The most connections of the `busy` pacing: every model holds them
+/// (user threads: 3 per connection, 64 per process).
+const BUSY_MAX_CONNECTIONS: usize = 16;
+
 /// What a run measures.
 struct Plan {
     quick: bool,
     connections: &'static [usize],
+    /// `closed`: the papers' closed loop (100 ms think time); `open`: the
+    /// same rate, open loop; `busy`: closed loop without think time (the
+    /// server's peak), up to [`BUSY_MAX_CONNECTIONS`].
     pacings: &'static [&'static str],
+    priority_pacings: &'static [&'static str],
     window: Duration,
     /// QEMU harts and executor threads for the model comparison.
     model_cpus: usize,
@@ -448,7 +456,8 @@ impl Plan {
             Plan {
                 quick,
                 connections: &[8],
-                pacings: &["closed"],
+                pacings: &["closed", "busy"],
+                priority_pacings: &["closed"],
                 window: Duration::from_secs(2),
                 model_cpus: 2,
                 priority_connections: 16,
@@ -460,7 +469,8 @@ impl Plan {
             Plan {
                 quick,
                 connections: &[1, 2, 8, 16, 32, 64, 96],
-                pacings: &["closed", "open"],
+                pacings: &["closed", "open", "busy"],
+                priority_pacings: &["closed", "open"],
                 window: Duration::from_secs(5),
                 model_cpus: 2,
                 priority_connections: 64,
@@ -470,11 +480,23 @@ impl Plan {
             }
         }
     }
+    fn connections_for(&self, pacing: &str) -> Vec<usize> {
+        self.connections
+            .iter()
+            .copied()
+            .filter(|&c| pacing != "busy" || c <= BUSY_MAX_CONNECTIONS)
+            .collect()
+    }
     fn model_points(&self) -> usize {
-        self.pacings.len() * MODELS.len() * self.connections.len()
+        MODELS.len()
+            * self
+                .pacings
+                .iter()
+                .map(|p| self.connections_for(p).len())
+                .sum::<usize>()
     }
     fn priority_points(&self) -> usize {
-        self.pacings.len() * (1 + self.max_cpus)
+        self.priority_pacings.len() * (1 + self.max_cpus)
     }
 }
 
@@ -499,12 +521,14 @@ fn measure(
         let interval = Duration::from_millis(if levels > 1 { 50 } else { 100 });
         let config = LoadConfig {
             levels,
-            pacing: if pacing == "open" {
-                Pacing::Open {
+            pacing: match pacing {
+                "open" => Pacing::Open {
                     rate: 1.0 / interval.as_secs_f64(),
-                }
-            } else {
-                Pacing::Closed { interval }
+                },
+                "busy" => Pacing::Closed {
+                    interval: Duration::ZERO,
+                },
+                _ => Pacing::Closed { interval },
             },
             window: plan.window,
             reply_timeout: Duration::from_secs(10),
@@ -742,8 +766,10 @@ fn plot_models(file: &Path, points: &[Point], plan: &Plan) -> Result<(), String>
                         .filter(|p| p.model == *model && p.pacing == pacing)
                         .filter_map(|p| {
                             let o = &p.report.as_ref().ok()?.overall;
-                            if o.errors > 0 {
-                                return None; // the server refused connections: not comparable
+                            if o.errors > 0 || o.timeouts > 0 {
+                                // The server refused or dropped connections
+                                // (a per-process limit): not comparable.
+                                return None;
                             }
                             let y = if c == 0 {
                                 o.throughput
@@ -759,7 +785,12 @@ fn plot_models(file: &Path, points: &[Point], plan: &Plan) -> Result<(), String>
             lines(
                 &panels[r * 2 + c],
                 &format!(
-                    "{metric}, {pacing} loop ({})",
+                    "{metric}, {} ({})",
+                    match pacing {
+                        "busy" => "closed loop, no think time",
+                        "open" => "open loop, 10 req/s per connection",
+                        _ => "closed loop, 100 ms think time",
+                    },
                     if plan.quick { "quick" } else { "5 s window" }
                 ),
                 "connections",
@@ -778,11 +809,11 @@ fn plot_models(file: &Path, points: &[Point], plan: &Plan) -> Result<(), String>
 /// count, one row of panels per pacing.
 fn plot_priority(file: &Path, points: &[Point], plan: &Plan) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
-    let rows = plan.pacings.len() as u32;
+    let rows = plan.priority_pacings.len() as u32;
     let area = SVGBackend::new(file, (1100, 380 * rows)).into_drawing_area();
     area.fill(&WHITE).map_err(|e| err(&e))?;
-    let panels = area.split_evenly((plan.pacings.len(), 2));
-    for (r, &pacing) in plan.pacings.iter().enumerate() {
+    let panels = area.split_evenly((plan.priority_pacings.len(), 2));
+    for (r, &pacing) in plan.priority_pacings.iter().enumerate() {
         for (c, (metric, unit)) in [("throughput", "requests/s"), ("mean latency", "ms")]
             .into_iter()
             .enumerate()

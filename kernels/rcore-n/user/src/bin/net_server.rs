@@ -593,9 +593,15 @@ mod ucs {
 
     async fn write_all(fd: usize, mut bytes: &[u8]) -> Result<(), Errno> {
         while !bytes.is_empty() {
-            match call::write(fd, bytes).await? {
-                0 => return Err(Errno::Pipe),
-                n => bytes = &bytes[n..],
+            match call::write(fd, bytes).await {
+                // The call quota is spent (see `receive_step`): try again.
+                Err(Errno::Again) => {
+                    let _ = call::sleep(QUOTA_BACKOFF_NS).await;
+                    yield_now().await;
+                }
+                Err(e) => return Err(e),
+                Ok(0) => return Err(Errno::Pipe),
+                Ok(n) => bytes = &bytes[n..],
             }
         }
         Ok(())
@@ -741,9 +747,11 @@ mod uts {
 
     fn write_all(fd: usize, mut bytes: &[u8]) -> Result<(), Errno> {
         while !bytes.is_empty() {
-            match call::write(fd, bytes).wait()? {
-                0 => return Err(Errno::Pipe),
-                n => bytes = &bytes[n..],
+            match call::write(fd, bytes).wait() {
+                Err(Errno::Again) => syscall::sleep(QUOTA_BACKOFF_NS),
+                Err(e) => return Err(e),
+                Ok(0) => return Err(Errno::Pipe),
+                Ok(n) => bytes = &bytes[n..],
             }
         }
         Ok(())
