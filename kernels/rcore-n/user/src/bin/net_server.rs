@@ -56,8 +56,10 @@ const FIRST_LEVEL: u8 = 0;
 /// The longest the test mode waits for the kernel to drop closed sockets
 /// (the kernel keeps a closed socket up to 10 s for the peer's last ACK).
 const SOCKET_DRAIN_NS: u64 = 30_000_000_000;
-/// Items a connection's queue holds before its producer waits (UC).
-const QUEUE_ROOM: usize = 4;
+/// Items a connection's queue holds before its producer waits (UC). Small:
+/// 64 starved connections with 4-deep queues of unboxed requests ran the
+/// 1 MiB user heap out under an open-loop overload.
+const QUEUE_ROOM: usize = 2;
 /// How long a read refused for the process's call quota waits to retry.
 const QUOTA_BACKOFF_NS: u64 = 1_000_000;
 /// How long the memory mode waits for one more connection.
@@ -69,7 +71,9 @@ const HEAP_SLACK_PER_CONN: usize = 32;
 
 /// What the receive component hands to the compute component.
 enum Item {
-    Request(Request),
+    /// Boxed: a request holds its matrix inline (1 KiB), and a queue
+    /// slot should not cost that while empty.
+    Request(Box<Request>),
     /// The stream broke the protocol: answer with an error, then close.
     Malformed(ProtocolError),
     /// The peer closed, reset, or the read failed: close.
@@ -400,7 +404,7 @@ fn receive_step(
     }
     loop {
         match buf.next_request() {
-            Ok(Some(r)) => push(Item::Request(r)),
+            Ok(Some(r)) => push(Item::Request(Box::new(r))),
             Ok(None) => return true,
             Err(e) => {
                 push(Item::Malformed(e));
