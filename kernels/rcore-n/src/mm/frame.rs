@@ -8,7 +8,8 @@ use buddy_system_allocator::{FrameAllocator, LockedHeap};
 use super::PAGE_SIZE;
 
 /// Room for the worst case of every limit together (see `task::quota`).
-const HEAP_SIZE: usize = 24 << 20;
+/// Not more: the rest of the 128 MiB is frames for processes.
+const HEAP_SIZE: usize = 20 << 20;
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();

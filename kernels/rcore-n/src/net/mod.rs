@@ -55,9 +55,9 @@ use plic::Plic;
 
 /// Sockets at most, all processes together (each holds [`RX_BUFFER`] +
 /// [`TX_BUFFER`] bytes of kernel heap and smoltcp's state, about 7 KiB).
-pub const MAX_SOCKETS: usize = 640;
+pub const MAX_SOCKETS: usize = 512;
 /// Sockets one process may hold (its listeners' pools included).
-pub const MAX_SOCKETS_PER_PROCESS: usize = 512;
+pub const MAX_SOCKETS_PER_PROCESS: usize = 448;
 /// Sockets of a listener kept in LISTEN.
 pub const LISTEN_POOL: usize = 4;
 /// Sockets of a listener not yet accepted (listening, half-open and

@@ -25,14 +25,15 @@ pub const MAX_CALLS: usize = 384;
 /// not this, bounds the heap.
 pub const MAX_CALL_BYTES: usize = 2 << 20;
 /// Bytes each process may use whatever the others do (with at most
-/// `process::MAX_PROCESSES` processes: 4 MiB of the 24 MiB heap).
+/// `process::MAX_PROCESSES` processes: 4 MiB of the 20 MiB heap).
 pub const OWN_BYTES: usize = 32 << 10;
-/// Bytes shared by all processes beyond their own allowance. The 24 MiB
+/// Bytes shared by all processes beyond their own allowance. The 20 MiB
 /// kernel heap at worst: this pool (6 MiB), the allowances (4 MiB), pipe
 /// buffers (`fs::pipe::MAX_PIPES`: 1 MiB), the futures of 4096 kernel
 /// coroutines and the processes' records (about 2.5 MiB), TCP sockets
-/// (`net::MAX_SOCKETS`: 640 of 6.5 KiB, about 4.2 MiB), the kernel's own
-/// structures (about 0.6 MiB and the network's 0.4 MiB).
+/// (`net::MAX_SOCKETS`: 512 buffers of 6 KiB, 3 MiB), the kernel's own
+/// structures (about 0.6 MiB, and the network's 0.5 MiB: the socket set,
+/// the device's rings and frames): 17.6 MiB.
 pub const POOL_BYTES: usize = 6 << 20;
 
 static CALLS: AtomicUsize = AtomicUsize::new(0);
