@@ -5,7 +5,7 @@
 //! or resets it; then checks the kernel's socket count is back at its
 //! baseline and passes. `net.kt=1` serves its calls on kernel threads (KT)
 //! instead of kernel coroutines; `net.cpus=N` runs the executor on N
-//! threads.
+//! threads; `net.first=1` closes each connection after its first echo.
 #![no_std]
 #![no_main]
 extern crate alloc;
@@ -57,10 +57,13 @@ async fn main() -> i32 {
     let heap = syscall::kstat(stat::HEAP_USED).expect("kstat");
     let listener = call::listen(80).await.expect("listen on port 80");
     println!("net_echo: listening");
+    // `net.first=1`: the server closes each connection after its first
+    // echo (the closing side goes through FIN-WAIT and TIME-WAIT).
+    let first = syscall::bootarg("net.first") == Ok(1);
     let mut echoes = Vec::new();
     for _ in 0..conns {
         let fd = call::accept(listener).await.expect("accept");
-        echoes.push(spawn(echo(fd), 8).expect("spawn an echo coroutine"));
+        echoes.push(spawn(echo(fd, first), 8).expect("spawn an echo coroutine"));
     }
     // What the open connections cost the kernel (with an idle peer, each
     // has a read waiting): smoltcp's buffers and everything else.
@@ -96,7 +99,7 @@ async fn main() -> i32 {
 }
 
 /// Echo `fd` until end of stream or reset; the bytes echoed.
-async fn echo(fd: usize) -> usize {
+async fn echo(fd: usize, close_first: bool) -> usize {
     let mut buf = [0u8; 2048];
     let mut total = 0;
     loop {
@@ -122,6 +125,9 @@ async fn echo(fd: usize) -> usize {
             }
         }
         total += n;
+        if close_first {
+            break;
+        }
     }
     syscall::close(fd).expect("close");
     total
