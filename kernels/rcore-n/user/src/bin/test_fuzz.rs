@@ -46,6 +46,7 @@ async fn main() -> i32 {
     // than it was given).
     while reported < calls || live > 0 {
         assert!(children <= calls / 4 + 100, "fuzz: no progress");
+        let mut settled = false;
         while live < WORKERS && reported < calls {
             let n = PER_CHILD;
             let mut p = [0u8; 16];
@@ -61,7 +62,23 @@ async fn main() -> i32 {
                 }
                 // Its children's children may hold memory for a moment.
                 Err(Errno::NoMem | Errno::Again) if live > 0 => break,
-                Err(e) => panic!("fuzz: spawn failed with {e:?}"),
+                // None of ours is left, but their orphans may be: less
+                // urgent than every fuzz_child, they run (and exit) only
+                // when nothing else is ready, which on one hart can take
+                // the whole run. Wait for them once, then spawn again.
+                Err(e @ (Errno::NoMem | Errno::Again)) if !settled => {
+                    settled = true;
+                    let held = syscall::kstat(stat::PROCESSES).unwrap();
+                    settle(stat::PROCESSES, 1);
+                    println!(
+                        "fuzz: spawn got {e:?} with none of ours live: waited for {} orphans",
+                        held - 1
+                    );
+                }
+                Err(e) => panic!(
+                    "fuzz: spawn failed with {e:?} ({} processes held)",
+                    syscall::kstat(stat::PROCESSES).unwrap()
+                ),
             }
         }
         let (_, code) = syscall::waitpid(None).unwrap();
