@@ -64,7 +64,7 @@ fn guest(
 ) {
     let pass = format!("TEST {init} PASS");
     let result = tools::run_captured(
-        &mut qemu_with(binary, firmware, kernel, smp, &format!("init={init}")),
+        &mut qemu_with(binary, firmware, kernel, smp, &rcore::guest_bootargs(init)),
         GUEST_TIMEOUT,
     );
     match result {
