@@ -4,7 +4,10 @@
 //! A process is in the global priority view exactly while one of its
 //! threads is ready to enter user mode; its priority there is its executor's
 //! published highest priority, clamped to the process's cap (so a process
-//! that publishes garbage can only lower itself).
+//! that publishes garbage can only lower itself). The kernel writes the cap
+//! into the COPS page, so the executor compares like with like: its own
+//! capped level with the view's capped levels. A plain thread runs no
+//! coroutine; the runtime marks it running at level 0 (clamped to the cap).
 //!
 //! Pids are small reusable numbers (they index the view); what identifies a
 //! process for good is its `serial`, never reused. Every relation between
