@@ -12,6 +12,7 @@
 //!   enable them.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::rcore::{self, GUEST_TIMEOUT, qemu_with};
 use crate::report::Report;
@@ -51,6 +52,21 @@ pub fn build_firmware() -> Result<PathBuf, String> {
         .join("release/rcore-n-firmware"))
 }
 
+/// The same QEMU command with the virtio-net device on an empty hub instead
+/// of QEMU's user network: the N emulator is built without slirp and
+/// refuses `-netdev user` (the guest still finds its network device).
+fn without_slirp(command: &Command) -> Command {
+    let mut c = Command::new(command.get_program());
+    c.args(command.get_args().map(|a| {
+        if a == "user,id=n0" {
+            std::ffi::OsStr::new("hubport,id=n0,hubid=0")
+        } else {
+            a
+        }
+    }));
+    c
+}
+
 /// Boot `init` and check the exit status, the `TEST … PASS` line and
 /// every line in `expect`.
 fn guest(
@@ -63,10 +79,11 @@ fn guest(
     expect: &[&str],
 ) {
     let pass = format!("TEST {init} PASS");
-    let result = tools::run_captured(
-        &mut qemu_with(binary, firmware, kernel, smp, &rcore::guest_bootargs(init)),
-        GUEST_TIMEOUT,
-    );
+    let mut command = qemu_with(binary, firmware, kernel, smp, &rcore::guest_bootargs(init));
+    if qemu_n().as_deref() == Some(binary) {
+        command = without_slirp(&command);
+    }
+    let result = tools::run_captured(&mut command, GUEST_TIMEOUT);
     match result {
         Ok((true, _, out)) if out.contains(&pass) => {
             match expect.iter().find(|e| !out.contains(*e)) {
