@@ -112,13 +112,15 @@ fn a_request_count_bounds_each_connection() {
     let addr = reference_server(Behaviour::Correct);
     let mut c = config(addr, 8);
     c.requests_per_connection = Some(4);
-    c.window = Duration::from_secs(5);
+    c.window = Duration::from_secs(30);
     let started = std::time::Instant::now();
     let report = load::run(&c).unwrap();
     assert!(report.clean(), "{report:?}");
     assert_eq!((report.overall.sent, report.overall.completed), (32, 32));
+    // About 0.1 s of work: a generous bound that still tells a run that
+    // waited for its window.
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(15),
         "it waited for the window"
     );
 }
@@ -145,7 +147,9 @@ fn a_silent_server_times_out_and_the_run_still_ends() {
     let report = load::run(&config(addr, 4)).unwrap();
     assert_eq!(report.overall.timeouts, 4, "{report:?}");
     assert_eq!(report.overall.completed, 0);
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // Bounded by opening + window + reply timeout (1.5 s): generous for a
+    // loaded machine.
+    assert!(started.elapsed() < Duration::from_secs(10));
 
     let mut open = config(addr, 2);
     open.pacing = Pacing::Open { rate: 50.0 };
@@ -203,7 +207,6 @@ fn open_loop_latency_includes_queueing() {
     };
     let c = load::run(&closed).unwrap();
     assert!(c.clean(), "{c:?}");
-    assert!(c.overall.latency.max_us < 60_000.0, "{c:?}");
 
     let mut open = config(addr, 1);
     open.pacing = Pacing::Open { rate: 200.0 };
@@ -215,6 +218,11 @@ fn open_loop_latency_includes_queueing() {
     assert!(o.overall.sent >= 60, "{o:?}");
     assert!(o.overall.latency.max_us > 500_000.0, "{o:?}");
     assert!(o.overall.completed < o.overall.sent, "{o:?}");
+    // The same server looks several times faster to the closed loop.
+    assert!(
+        3.0 * c.overall.latency.max_us < o.overall.latency.max_us,
+        "closed {c:?}, open {o:?}"
+    );
 }
 
 #[test]
