@@ -247,6 +247,9 @@ async fn serve(opts: Options, listener: usize, n: usize) {
     let mut threads = Vec::new();
     let mut served = 0;
     while served < n {
+        if opts.user_threads {
+            reap(&mut threads);
+        }
         let fd = match accept(opts, listener).await {
             Ok(fd) => fd,
             Err(e) => {
@@ -267,8 +270,25 @@ async fn serve(opts: Options, listener: usize, n: usize) {
             println!("net_server: join: {e:?}");
         }
     }
+    ENDED.lock().clear(); // all joined above
     while FINISHED.load(SeqCst) < served {
         let _ = call::sleep(1_000_000).await;
+    }
+}
+
+/// UT threads whose component has returned, for the accepting thread to
+/// join: a thread's slot (64 per process) is free only once joined, so a
+/// server that never joined ran out after 20 connections in all.
+static ENDED: spin::Mutex<Vec<usize>> = spin::Mutex::new(Vec::new());
+
+/// Join the threads that have ended and forget them.
+fn reap(threads: &mut Vec<usize>) {
+    let ended = core::mem::take(&mut *ENDED.lock());
+    for t in ended {
+        if let Err(e) = syscall::thread_join(t) {
+            println!("net_server: join {t}: {e:?}");
+        }
+        threads.retain(|&x| x != t);
     }
 }
 
@@ -688,6 +708,8 @@ mod uts {
         // this thread into `arg`, which only this thread takes back.
         let (conn, component) = *unsafe { Box::from_raw(arg as *mut (Arc<Conn>, Component)) };
         component(&conn);
+        drop(conn);
+        ENDED.lock().push(syscall::gettid());
         0
     }
 
