@@ -7,7 +7,7 @@ use core::ffi::c_void;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"COPSVDSO");
 /// Bumped on any change to the table, the platform callbacks or the layout
 /// of what crosses the boundary.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The platform hooks of an executor living in a data area, as C callbacks
 /// (`ctx` is the binding's). See `cops_core::Platform` for each one's
@@ -123,6 +123,10 @@ pub struct VdsoTable {
     /// Highest ready level, 255 if none.
     pub highest_ready: unsafe extern "C" fn(state: *const State) -> u8,
     pub live: unsafe extern "C" fn(state: *const State) -> usize,
+    /// The calling CPU was preempted mid-poll (1) or resumed (0): its
+    /// running coroutine is running-suspended meanwhile
+    /// (`Executor::set_preempted`; for the CPU's own preemption handler).
+    pub set_preempted: unsafe extern "C" fn(state: *const State, preempted: u8),
 }
 
 /// Why a binding refused a table.

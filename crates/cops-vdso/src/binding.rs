@@ -163,6 +163,14 @@ impl VdsoExecutor {
         unsafe { (self.table.live)(self.state) }
     }
 
+    /// As `Executor::set_preempted`: the calling CPU's preemption handler
+    /// marks its running coroutine running-suspended (`true`) and running
+    /// again (`false`).
+    pub fn set_preempted(&self, preempted: bool) {
+        // SAFETY: `state` came from this table's `init`.
+        unsafe { (self.table.set_preempted)(self.state, preempted as u8) }
+    }
+
     /// As `Executor::poll_next`.
     pub fn poll_next(&self) -> Option<Polled> {
         let mut out = PolledRepr::default();

@@ -209,6 +209,11 @@ unsafe extern "C" fn live(state: *const State) -> usize {
     unsafe { exec(state) }.live()
 }
 
+unsafe extern "C" fn set_preempted(state: *const State, preempted: u8) {
+    // SAFETY: see `exec`.
+    unsafe { exec(state) }.set_preempted(preempted != 0)
+}
+
 /// The table (read-only data; its function pointers are the image's only
 /// relocations besides panic locations and the waker vtable).
 pub static TABLE: VdsoTable = VdsoTable {
@@ -233,4 +238,5 @@ pub static TABLE: VdsoTable = VdsoTable {
     current_id,
     highest_ready,
     live,
+    set_preempted,
 };

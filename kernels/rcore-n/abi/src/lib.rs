@@ -90,6 +90,9 @@ pub mod nr {
     /// `utvec`; `-ENOSYS` when the machine has no usable N), 0 by soft
     /// upcalls on the return from a system call (the default).
     pub const UINTR_MODE: usize = 604;
+    /// `preempt_return()`: leave the preemption handler (see
+    /// [`super::CopsPage::preempt_entry`]); the interrupted context resumes.
+    pub const PREEMPT_RETURN: usize = 605;
 }
 
 /// Error codes (returned negated).
@@ -206,6 +209,10 @@ pub mod stat {
     /// IPIs sent since boot to make a hart running less urgent user code
     /// come back for more urgent kernel work. Cumulative.
     pub const KERNEL_WORK_IPIS: usize = 20;
+    /// Times the timer or an IPI took a hart from a thread polling a
+    /// coroutine and sent it into its process's preemption handler (see
+    /// `CopsPage::preempt_entry`). Cumulative.
+    pub const PREEMPT_HANDLER_ENTRIES: usize = 21;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).
@@ -254,6 +261,13 @@ pub struct CopsPage {
     /// A thread that traps mid-poll (system call, preemption) is as urgent
     /// as the coroutine it is running.
     pub running: [core::sync::atomic::AtomicU8; MAX_THREADS],
+    /// The process's preemption handler (0: none). When the timer or an
+    /// IPI takes the hart from a thread polling a coroutine (its `running`
+    /// is a level), the kernel enters this handler on the same thread at
+    /// once, `sp` below the interrupted frame: it marks the coroutine
+    /// running-suspended, gives the hart up (`yield`), marks it running
+    /// again, and leaves by `preempt_return`, which resumes the poll.
+    pub preempt_entry: core::sync::atomic::AtomicU64,
 }
 
 /// The kernel as one more process in the global priority view (COPS §3.3:
@@ -278,7 +292,8 @@ const _: () = {
     assert!(offset_of!(CopsPage, cap) == 1);
     assert!(offset_of!(CopsPage, vdso_entry) == 8);
     assert!(offset_of!(CopsPage, running) == 16);
-    assert!(size_of::<CopsPage>() == 16 + MAX_THREADS);
+    assert!(offset_of!(CopsPage, preempt_entry) == 16 + MAX_THREADS);
+    assert!(size_of::<CopsPage>() == 16 + MAX_THREADS + 8);
     assert!(size_of::<CopsPage>() <= 4096);
     assert!(offset_of!(KernelPage, highest) == 0);
     assert!(size_of::<KernelPage>() <= 4096);

@@ -21,11 +21,12 @@ use crate::task::{Process, Thread, exec};
 use crate::trap::UserContext;
 
 /// System calls that cannot be made asynchronous.
-const NOT_ASYNC: [usize; 6] = [
+const NOT_ASYNC: [usize; 7] = [
     nr::EXIT,
     nr::THREAD_EXIT,
     nr::ASYNC,
     nr::UINTR_RETURN,
+    nr::PREEMPT_RETURN,
     nr::UINTR_WAIT,
     nr::SHUTDOWN,
 ];
@@ -142,6 +143,17 @@ pub fn uintr_return(proc: &Process, thread: &Thread, ctx: &mut UserContext) -> O
     // The kernel's copy of the interrupted context, not the page's
     // user-writable `saved_pc`.
     soft::finish_upcall(proc.uintr());
+    ctx.x = saved.x;
+    ctx.sepc = saved.sepc;
+    Outcome::Resume
+}
+
+/// Leave the preemption handler: the poll it interrupted resumes (the
+/// kernel's copy of that context, never a user-written one).
+pub fn preempt_return(thread: &Thread, ctx: &mut UserContext) -> Outcome {
+    let Some(saved) = thread.preempt_saved.lock().take() else {
+        return Outcome::Return(Errno::Inval.ret());
+    };
     ctx.x = saved.x;
     ctx.sepc = saved.sepc;
     Outcome::Resume

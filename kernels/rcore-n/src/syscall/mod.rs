@@ -117,6 +117,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::THREAD_JOIN => process::thread_join(proc, thread, a[0], a[1]),
         nr::ASYNC => asynchronous::call(proc, thread, ctx),
         nr::UINTR_RETURN => asynchronous::uintr_return(proc, thread, ctx),
+        nr::PREEMPT_RETURN => asynchronous::preempt_return(thread, ctx),
         nr::UINTR_WAIT => asynchronous::uintr_wait(proc),
         nr::UINTR_KICK => asynchronous::uintr_kick(proc),
         nr::UINTR_MODE => Outcome::Return(crate::uintr::set_mode(proc, a[0])),
@@ -156,6 +157,7 @@ fn kstat(proc: &Process, which: usize) -> Result<isize> {
         stat::THREAD_WAITS => crate::task::process::thread_waits(),
         stat::FIRST_ENTRY => proc.entered(),
         stat::KERNEL_WORK_IPIS => crate::task::kernel_view::ipis(),
+        stat::PREEMPT_HANDLER_ENTRIES => crate::task::preempt_handler_entries(),
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)

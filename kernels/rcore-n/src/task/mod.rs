@@ -18,7 +18,7 @@ use cops_core::view::GlobalPriorityView;
 use cops_vdso::binding::{Vdso, VdsoExecutor};
 
 pub use process::{Process, Thread};
-pub use switcher::stats_upcall;
+pub use switcher::{preempt_handler_entries, stats_upcall};
 
 /// Kernel coroutines at most (syscall servers, sleepers, switchers): room
 /// for more than ten processes' full quotas of calls in flight

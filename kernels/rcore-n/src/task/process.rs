@@ -56,6 +56,10 @@ pub struct Thread {
     /// The thread last trapped with a system call: an upcall may be
     /// delivered on its way back (never after a preemption).
     pub at_safe_point: AtomicBool,
+    /// The context the timer or an IPI interrupted mid-poll (restored by
+    /// `preempt_return`); `Some` while the process's preemption handler
+    /// runs (see `CopsPage::preempt_entry`).
+    pub preempt_saved: spin::Mutex<Option<UserContext>>,
 }
 
 #[derive(Default)]
@@ -294,6 +298,20 @@ impl Process {
         Priority::new(level.max(self.cap.load(Relaxed))).unwrap_or(Priority::LOWEST)
     }
 
+    /// Where thread `tid` goes when the hart is taken from it: the process's
+    /// preemption handler, if it registered one and the thread is polling
+    /// a coroutine (its COPS `running` slot holds a level). User-written:
+    /// a bad address only faults the process itself.
+    pub fn preempt_entry(&self, tid: usize) -> Option<usize> {
+        let page = self.cops_page;
+        let polling = page
+            .running
+            .get(tid)
+            .is_some_and(|r| (r.load(Acquire) as usize) < cops_core::ready::LEVELS);
+        let entry = page.preempt_entry.load(Acquire) as usize;
+        (polling && entry != 0).then_some(entry)
+    }
+
     /// Record thread `tid` (not ready yet), unless the tid is taken.
     fn reserve_thread(&self, tid: usize, ctx: UserContext) -> Option<Arc<Thread>> {
         let mut th = self.threads.lock();
@@ -305,6 +323,7 @@ impl Process {
             ctx: spin::Mutex::new(ctx),
             upcall_saved: spin::Mutex::new(None),
             at_safe_point: AtomicBool::new(false),
+            preempt_saved: spin::Mutex::new(None),
         });
         th.all.insert(tid, t.clone());
         Some(t)

@@ -38,6 +38,14 @@ static LOADED_SPACE: [AtomicUsize; crate::board::MAX_HARTS] =
 static LAST_ENTERED: [AtomicUsize; crate::board::MAX_HARTS] =
     [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
 
+/// Times a thread was sent into its process's preemption handler.
+static PREEMPT_HANDLER_ENTRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Times a thread was sent into its process's preemption handler.
+pub fn preempt_handler_entries() -> usize {
+    PREEMPT_HANDLER_ENTRIES.load(Relaxed)
+}
+
 static STATS: spin::Mutex<BTreeMap<usize, Stats>> = spin::Mutex::new(BTreeMap::new());
 
 impl SpaceSwitcher for Switcher {
@@ -106,13 +114,37 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
         s.ticks += ran;
         s.syscalls += (trap == Trap::Syscall) as u64;
     }
-    thread.at_safe_point.store(trap == Trap::Syscall, Relaxed);
+    // Inside the preemption handler the interrupted poll may hold the
+    // executor's locks: no upcall until `preempt_return`.
+    let in_preempt_handler = thread.preempt_saved.lock().is_some();
+    thread
+        .at_safe_point
+        .store(trap == Trap::Syscall && !in_preempt_handler, Relaxed);
     if proc.is_dead() {
         // Another thread ended the process while this one ran: whatever
         // brought it back (even a system call) is dropped with it.
         return;
     }
     match trap {
+        Trap::Timer | Trap::Ipi if !in_preempt_handler => {
+            if let Some(entry) = proc.preempt_entry(thread.tid) {
+                // Taken mid-poll: the thread's own handler marks its
+                // coroutine running-suspended before it gives the hart up
+                // (its `yield`), so the process's executor agrees with the
+                // view on what runs at which level, and on the way back
+                // resumes the poll. Entered at once, at the same priority.
+                *thread.preempt_saved.lock() = Some(ctx.clone());
+                ctx.sepc = entry;
+                // Below the interrupted frame, 16-byte aligned.
+                ctx.x[2] = (ctx.x[2] - 128) & !15;
+                drop(ctx);
+                PREEMPT_HANDLER_ENTRIES.fetch_add(1, Relaxed);
+                return run_once(proc, thread, priority);
+            }
+            drop(ctx);
+            timer::wake_expired();
+            proc.make_ready(thread);
+        }
         Trap::Timer | Trap::Ipi | Trap::External => {
             drop(ctx);
             timer::wake_expired();
