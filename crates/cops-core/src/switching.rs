@@ -8,6 +8,14 @@
 //! calls [`SpaceSwitcher::enter`], which runs that space in user mode until
 //! the next trap. A kernel with several CPUs spawns one switching coroutine
 //! per CPU that may run user code.
+//!
+//! A switching coroutine starts at [`Priority::HIGHEST`] (COPS §3.3: "when
+//! the kernel is initialized, it is statically assigned the highest
+//! priority, then its priority changes dynamically"): its first poll comes
+//! before any other kernel work and reads the view. From then on the view
+//! sets its level: every poll that enters a space takes that space's level,
+//! and [`Switching::follow`] moves all of them when the view's highest
+//! level changes (a parked one is woken at the new level).
 
 #[cfg(feature = "alloc")]
 use core::{
@@ -60,20 +68,28 @@ impl Switching {
         n: usize,
     ) -> Result<(), Error> {
         for slot in self.ids.iter().take(n) {
-            let prio = self.view.highest().unwrap_or(Priority::LOWEST);
             let h = crate::spawn_boxed(
                 exec,
                 SwitchLoop {
                     view: self.view,
+                    exec,
+                    me: slot,
                     switcher,
                     parked: false,
                 },
-                prio,
+                Priority::HIGHEST,
                 CoroutineKind::Switching,
             )?;
             slot.store(h.id().to_raw(), Release);
         }
         Ok(())
+    }
+
+    /// The id of the switching coroutine of CPU `cpu` (the `cpu`-th
+    /// spawned), if it exists.
+    pub fn id(&self, cpu: usize) -> Option<CoroutineId> {
+        let raw = self.ids.get(cpu)?.load(Acquire);
+        (raw != u64::MAX).then(|| CoroutineId::from_raw(raw))
     }
 
     /// Call after [`GlobalPriorityView::update`] reported a new highest
@@ -97,6 +113,10 @@ impl Switching {
 #[cfg(feature = "alloc")]
 struct SwitchLoop<S: 'static> {
     view: &'static GlobalPriorityView,
+    /// The executor polling this coroutine and this coroutine's id in
+    /// [`Switching`] (to set its own level).
+    exec: &'static dyn ExecutorOps,
+    me: &'static AtomicU64,
     switcher: &'static S,
     parked: bool,
 }
@@ -108,6 +128,14 @@ impl<S: SpaceSwitcher> Future for SwitchLoop<S> {
         match self.view.pick() {
             Some((space, prio)) => {
                 self.parked = false;
+                // Run at the level of the space entered (the view's most
+                // urgent): kernel work below it waits, above it goes first.
+                // (A `follow` racing with this pick may be undone until
+                // the next entry, which takes the view's level again.)
+                let me = self.me.load(Acquire);
+                if me != u64::MAX {
+                    let _ = self.exec.set_priority(CoroutineId::from_raw(me), prio);
+                }
                 self.switcher.enter(space, prio);
                 // Back from user mode: go to the back of our level so kernel
                 // work of equal or higher priority runs before the next entry.

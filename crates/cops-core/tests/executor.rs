@@ -257,6 +257,11 @@ fn switching_coroutine_follows_the_most_urgent_space() {
     static RECORDER: Recorder = Recorder(Mutex::new(Vec::new()));
     let exec = Executor::leak(8, NoPlatform);
     SWITCHING.spawn(exec, &RECORDER, 1).unwrap();
+    // COPS §3.3: it starts at the highest level, before any kernel work.
+    let me = SWITCHING.id(0).unwrap();
+    assert_eq!(exec.priority(me), Ok(Priority::HIGHEST));
+    exec.spawn(async {}, p(0)).unwrap();
+    assert_eq!(exec.poll_next().map(|s| s.id), Some(me));
     exec.run_until_idle(); // nothing to enter: it parks
     assert!(RECORDER.0.lock().unwrap().is_empty());
 
@@ -287,6 +292,13 @@ fn switching_coroutine_follows_the_most_urgent_space() {
     }
     assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(12)));
     assert_eq!(RECORDER.0.lock().unwrap().last(), Some(&(7, 12)));
+
+    // Space 3 is back at 5 without a `follow` (a pick racing with the
+    // update): the entry itself takes the level of the space it enters.
+    VIEW.update(3, Some(p(5))).unwrap();
+    assert_eq!(exec.poll_next().map(|s| s.priority), Some(p(12)));
+    assert_eq!(RECORDER.0.lock().unwrap().last(), Some(&(3, 5)));
+    assert_eq!(exec.priority(me), Ok(p(5)));
 }
 
 /// A serving worker outlives an empty executor: it idles until the next

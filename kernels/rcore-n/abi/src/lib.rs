@@ -213,6 +213,10 @@ pub mod stat {
     /// coroutine and sent it into its process's preemption handler (see
     /// `CopsPage::preempt_entry`). Cumulative.
     pub const PREEMPT_HANDLER_ENTRIES: usize = 21;
+    /// Each hart's switching-coroutine level, hart `h` in byte `h` (255:
+    /// no such hart; bytes past the kernel's most harts are 0): the view's
+    /// most urgent level.
+    pub const SWITCHER_LEVELS: usize = 22;
 }
 
 /// Fixed user-space addresses (Sv39, user half below `0x40_0000_0000`).

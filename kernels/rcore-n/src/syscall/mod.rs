@@ -158,6 +158,7 @@ fn kstat(proc: &Process, which: usize) -> Result<isize> {
         stat::FIRST_ENTRY => proc.entered(),
         stat::KERNEL_WORK_IPIS => crate::task::kernel_view::ipis(),
         stat::PREEMPT_HANDLER_ENTRIES => crate::task::preempt_handler_entries(),
+        stat::SWITCHER_LEVELS => crate::task::switcher_levels(),
         _ => return Err(Errno::Inval),
     };
     Ok(v as isize)

@@ -108,6 +108,22 @@ pub fn claim_view(pid: usize, serial: usize) {
     }
 }
 
+/// Each hart's switching coroutine's level, hart `h` in byte `h` (255: no
+/// such hart): the view sets them (see `cops_core::switching`).
+pub fn switcher_levels() -> usize {
+    // The top byte stays clear: `kstat` returns a non-negative `isize`.
+    const _: () = assert!(crate::board::MAX_HARTS < 8);
+    let mut levels = 0;
+    for hart in 0..crate::board::MAX_HARTS {
+        let level = SWITCHING
+            .id(hart)
+            .and_then(|id| exec().priority(id).ok())
+            .map_or(rcore_n_abi::NO_PRIORITY, |p| p.level());
+        levels |= (level as usize) << (8 * hart);
+    }
+    levels
+}
+
 /// Boot hart: build the executor and the switching coroutines, start init.
 pub fn init(info: crate::boot::BootInfo) {
     // SAFETY: the kernel mapping of the image is in every root, for good.
