@@ -9,7 +9,7 @@
 //! priority view (COPS §3.3).
 //!
 //! ```text
-//!   hart 0..n:  EXEC.run() ──pick (O(1))──► kernel coroutine (syscall, sleeper…)
+//!   hart 0..n:  KERNEL_EXECUTOR.run() ──pick (O(1))──► kernel coroutine (syscall, sleeper…)
 //!                                   └─────► switching coroutine ──enter──► user thread
 //!                                                 ▲                          │ trap
 //!                                                 └──────── run_user returns ┘
@@ -19,7 +19,7 @@
 //! Sv39 spaces, user-pointer checks), `trap` (context, `run_user`), `task`
 //! (processes, threads, the kernel executor and switcher, timers),
 //! `syscall`, `fs` (fd table, pipes, sockets), `net` (virtio-net, the PLIC,
-//! smoltcp TCP and the network coroutine), `loader` (embedded ELF programs).
+//! smoltcp TCP and the network coroutine), `programs` (the embedded user programs).
 #![no_std]
 #![no_main]
 
@@ -30,7 +30,7 @@ mod console;
 mod board;
 mod boot;
 mod fs;
-mod loader;
+mod programs;
 mod mm;
 mod net;
 mod syscall;

@@ -25,7 +25,7 @@ static KERNEL_ROOT: spin::Once<PageTable> = spin::Once::new();
 pub fn init(kernel_end: usize, mem_end: usize) {
     frame::init_heap();
     frame::init_frames(kernel_end, mem_end);
-    vdso::init(crate::loader::VDSO_IMAGE);
+    vdso::init(crate::programs::VDSO_IMAGE);
     KERNEL_ROOT.call_once(PageTable::new_kernel);
     activate_kernel_space();
 }

@@ -16,7 +16,7 @@ use super::{Frame, PAGE_SIZE, PteFlags, alloc_frame};
 /// Where the kernel runs the image (root entry 1, unused by the board).
 pub const KERNEL_BASE: usize = 0x4000_0000;
 
-pub struct Vdso {
+pub struct MappedVdso {
     /// Per page of the image: flags, the frame user spaces map, and the
     /// frame the kernel maps (the same frame outside RELRO).
     pages: Vec<(PteFlags, Frame, Option<Frame>)>,
@@ -26,7 +26,7 @@ pub struct Vdso {
     kernel_root_entry: usize,
 }
 
-static VDSO: spin::Once<Vdso> = spin::Once::new();
+static VDSO: spin::Once<MappedVdso> = spin::Once::new();
 
 fn segment_flags(seg: &Segment) -> PteFlags {
     if seg.exec {
@@ -79,7 +79,7 @@ pub fn init(image: &[u8]) {
             }
         }
         let kernel_root_entry = ((l1.pa() >> 12) << 10) | PteFlags::V.bits();
-        Vdso {
+        MappedVdso {
             pages,
             entry: image.entry(),
             _kernel_tables: [l1, l0],
@@ -88,7 +88,7 @@ pub fn init(image: &[u8]) {
     });
 }
 
-fn get() -> &'static Vdso {
+fn get() -> &'static MappedVdso {
     VDSO.get().expect("mm::vdso::init first")
 }
 

@@ -177,7 +177,7 @@ pub fn init(fdt: &fdt::Fdt) {
     let net = NET.get().expect("just set");
     use cops_core::{CoroutineKind, ExecutorOps, Priority};
     let top = Priority::new(0).expect("priority 0");
-    if crate::task::exec()
+    if crate::task::kernel_executor()
         .spawn_kind(network_coroutine(), top, CoroutineKind::Normal)
         .is_err()
     {

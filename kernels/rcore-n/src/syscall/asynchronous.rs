@@ -16,8 +16,8 @@ use cops_core::{CoroutineKind, ExecutorOps};
 use cops_uintr::{PageSized, Record, soft};
 use rcore_n_abi::{AsyncSlot, Errno, nr};
 
-use super::{Done, Outcome, dispatch};
-use crate::task::{Process, Thread, exec};
+use super::{Done, Next, dispatch};
+use crate::task::{Process, Thread, kernel_executor};
 use crate::trap::UserContext;
 
 /// System calls that cannot be made asynchronous.
@@ -31,10 +31,10 @@ const NOT_ASYNC: [usize; 7] = [
     nr::SHUTDOWN,
 ];
 
-pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Outcome {
+pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Next {
     let (inner_nr, slot_va, cid) = (ctx.a(0), ctx.a(4), ctx.a(5) as u64);
     if NOT_ASYNC.contains(&inner_nr) {
-        return Outcome::Return(Errno::Inval.ret());
+        return Next::Return(Errno::Inval.ret());
     }
     let slot_pa = match proc
         .space
@@ -42,19 +42,19 @@ pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) ->
         .user_pa(slot_va, size_of::<AsyncSlot>(), 8)
     {
         Ok(pa) => pa,
-        Err(e) => return Outcome::Return(e.ret()),
+        Err(e) => return Next::Return(e.ret()),
     };
     let mut inner = ctx.clone();
     inner.x[17] = inner_nr;
     inner.x[10..13].copy_from_slice(&[ctx.a(1), ctx.a(2), ctx.a(3)]);
     let fut = match dispatch(proc, thread, &mut inner) {
-        Outcome::Block(fut) => fut,
-        Outcome::Return(v) => return Outcome::Return(v), // done at once
-        _ => return Outcome::Return(Errno::Inval.ret()),
+        Next::Block(fut) => fut,
+        Next::Return(v) => return Next::Return(v), // done at once
+        _ => return Next::Return(Errno::Inval.ret()),
     };
     let served = match proc.serve(fut) {
         Ok(s) => s,
-        Err(e) => return Outcome::Return(e.ret()),
+        Err(e) => return Next::Return(e.ret()),
     };
     let p = proc.clone();
     let waiter = async move {
@@ -64,9 +64,9 @@ pub fn call(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) ->
         }
     };
     let prio = proc.priority_with(core::iter::once(thread.tid));
-    match exec().spawn_kind(waiter, prio, CoroutineKind::Syscall) {
-        Ok(_) => Outcome::Return(Errno::InProgress.ret()),
-        Err(_) => Outcome::Return(Errno::Again.ret()),
+    match kernel_executor().spawn_kind(waiter, prio, CoroutineKind::Syscall) {
+        Ok(_) => Next::Return(Errno::InProgress.ret()),
+        Err(_) => Next::Return(Errno::Again.ret()),
     }
 }
 
@@ -136,30 +136,30 @@ pub fn deliver_upcall(proc: &Process, thread: &Thread, ctx: &mut UserContext) {
     }
 }
 
-pub fn uintr_return(proc: &Process, thread: &Thread, ctx: &mut UserContext) -> Outcome {
+pub fn uintr_return(proc: &Process, thread: &Thread, ctx: &mut UserContext) -> Next {
     let Some(saved) = thread.upcall_saved.lock().take() else {
-        return Outcome::Return(Errno::Inval.ret());
+        return Next::Return(Errno::Inval.ret());
     };
     // The kernel's copy of the interrupted context, not the page's
     // user-writable `saved_pc`.
     soft::finish_upcall(proc.uintr());
     ctx.x = saved.x;
     ctx.sepc = saved.sepc;
-    Outcome::Resume
+    Next::Resume
 }
 
 /// Leave the preemption handler: the poll it interrupted resumes (the
 /// kernel's copy of that context, never a user-written one).
-pub fn preempt_return(thread: &Thread, ctx: &mut UserContext) -> Outcome {
+pub fn preempt_return(thread: &Thread, ctx: &mut UserContext) -> Next {
     let Some(saved) = thread.preempt_saved.lock().take() else {
-        return Outcome::Return(Errno::Inval.ret());
+        return Next::Return(Errno::Inval.ret());
     };
     ctx.x = saved.x;
     ctx.sepc = saved.sepc;
-    Outcome::Resume
+    Next::Resume
 }
 
-pub fn uintr_wait(proc: &Arc<Process>) -> Outcome {
+pub fn uintr_wait(proc: &Arc<Process>) -> Next {
     let p = proc.clone();
     super::block(async move {
         let page = p.uintr();
@@ -170,8 +170,8 @@ pub fn uintr_wait(proc: &Arc<Process>) -> Outcome {
     })
 }
 
-pub fn uintr_kick(proc: &Process) -> Outcome {
+pub fn uintr_kick(proc: &Process) -> Next {
     proc.kick();
     proc.upcall_waiters.notify_all();
-    Outcome::Return(0)
+    Next::Return(0)
 }

@@ -4,36 +4,36 @@ use alloc::sync::Arc;
 
 use rcore_n_abi::Errno;
 
-use super::{Done, Outcome, Result, block};
+use super::{Done, Next, Result, block};
 use crate::fs::{File, PIPE_CAPACITY, Pipe};
 use crate::task::Process;
 
 /// Largest single transfer (longer requests are shortened, as POSIX allows).
 const MAX_IO: usize = 64 * 1024;
 
-pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
+pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
     let file = match proc.fds.lock().get(fd) {
         Ok(f) => f,
-        Err(e) => return Outcome::Return(e.ret()),
+        Err(e) => return Next::Return(e.ret()),
     };
     let len = len.min(MAX_IO);
     match file {
         File::Stdout => match proc.space.lock().read(buf, len) {
             Ok(data) => {
                 crate::console::write_bytes(&data);
-                Outcome::Return(data.len() as isize)
+                Next::Return(data.len() as isize)
             }
-            Err(e) => Outcome::Return(e.ret()),
+            Err(e) => Next::Return(e.ret()),
         },
         File::Pipe(end) if end.is_write_end() => {
             // The copy lives as long as the write waits: charge it first.
             let charge = match proc.quota.charge(0, len) {
                 Ok(c) => c,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             let data = match proc.space.lock().read(buf, len) {
                 Ok(d) => d,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             block(async move {
                 let _charge = charge;
@@ -48,40 +48,40 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome 
             // As for a pipe: the copy lives as long as the write waits.
             let charge = match proc.quota.charge(0, len) {
                 Ok(c) => c,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             let data = match proc.space.lock().read(buf, len) {
                 Ok(d) => d,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             let sending = match sock.write(data) {
                 Ok(f) => f,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             block(async move {
                 let _charge = charge;
                 Done::ret(sending.await.map_or_else(Errno::ret, |n| n as isize))
             })
         }
-        File::Stdin | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
+        File::Stdin | File::Pipe(_) => Next::Return(Errno::BadF.ret()),
     }
 }
 
-pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
+pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
     let file = match proc.fds.lock().get(fd) {
         Ok(f) => f,
-        Err(e) => return Outcome::Return(e.ret()),
+        Err(e) => return Next::Return(e.ret()),
     };
     let len = len.min(MAX_IO);
     if let Err(e) = proc.space.lock().check_writable(buf, len) {
-        return Outcome::Return(e.ret());
+        return Next::Return(e.ret());
     }
     match file {
-        File::Stdin => Outcome::Return(0),
+        File::Stdin => Next::Return(0),
         File::Pipe(end) if !end.is_write_end() => {
             let charge = match proc.quota.charge(0, len.min(PIPE_CAPACITY)) {
                 Ok(c) => c,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             block(async move {
                 let _charge = charge;
@@ -98,11 +98,11 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
         File::Socket(sock) => {
             let charge = match proc.quota.charge(0, len.min(crate::net::RX_BUFFER)) {
                 Ok(c) => c,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             let receiving = match sock.read(len) {
                 Ok(f) => f,
-                Err(e) => return Outcome::Return(e.ret()),
+                Err(e) => return Next::Return(e.ret()),
             };
             block(async move {
                 let _charge = charge;
@@ -116,7 +116,7 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Outcome {
                 }
             })
         }
-        File::Stdout | File::Pipe(_) => Outcome::Return(Errno::BadF.ret()),
+        File::Stdout | File::Pipe(_) => Next::Return(Errno::BadF.ret()),
     }
 }
 

@@ -69,7 +69,7 @@ impl Done {
 }
 
 /// What the calling thread does next.
-pub enum Outcome {
+pub enum Next {
     /// Resume with this result.
     Return(isize),
     /// Wait for this future; resume with its output.
@@ -84,14 +84,14 @@ type Result<T> = core::result::Result<T, Errno>;
 
 pub use asynchronous::deliver_upcall;
 
-impl From<Result<isize>> for Outcome {
+impl From<Result<isize>> for Next {
     fn from(r: Result<isize>) -> Self {
-        Outcome::Return(r.unwrap_or_else(Errno::ret))
+        Next::Return(r.unwrap_or_else(Errno::ret))
     }
 }
 
 /// Serve the system call in `ctx` (`a7` = number).
-pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Outcome {
+pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Next {
     let a = [ctx.a(0), ctx.a(1), ctx.a(2)];
     let r = match ctx.x[17] {
         nr::WRITE => fs::write(proc, a[0], a[1], a[2]),
@@ -100,14 +100,14 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::CLOSE => fs::close(proc, a[0]).into(),
         nr::LISTEN => net::listen(proc, a[0]).into(),
         nr::ACCEPT => net::accept(proc, a[0]),
-        nr::EXIT => Outcome::ExitProcess(a[0] as i32),
-        nr::THREAD_EXIT => Outcome::ExitThread(a[0] as i32),
-        nr::YIELD => Outcome::Return(0),
-        nr::GETPID => Outcome::Return(proc.pid as isize),
-        nr::GETTID => Outcome::Return(thread.tid as isize),
+        nr::EXIT => Next::ExitProcess(a[0] as i32),
+        nr::THREAD_EXIT => Next::ExitThread(a[0] as i32),
+        nr::YIELD => Next::Return(0),
+        nr::GETPID => Next::Return(proc.pid as isize),
+        nr::GETTID => Next::Return(thread.tid as isize),
         nr::CLOCK => {
             let ns = crate::task::timer::ticks_to_ns(crate::task::timer::now());
-            Outcome::Return(ns as isize)
+            Next::Return(ns as isize)
         }
         nr::SLEEP => process::sleep(a[0] as u64),
         nr::SET_PRIORITY => process::set_priority(proc, a[0], a[1]).into(),
@@ -120,20 +120,20 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::PREEMPT_RETURN => asynchronous::preempt_return(thread, ctx),
         nr::UINTR_WAIT => asynchronous::uintr_wait(proc),
         nr::UINTR_KICK => asynchronous::uintr_kick(proc),
-        nr::UINTR_MODE => Outcome::Return(crate::uintr::set_mode(proc, a[0])),
+        nr::UINTR_MODE => Next::Return(crate::uintr::set_mode(proc, a[0])),
         nr::KERNEL_MODEL => match a[0] {
             0 | 1 => {
                 proc.kernel_threads
                     .store(a[0] == 1, core::sync::atomic::Ordering::Relaxed);
-                Outcome::Return(0)
+                Next::Return(0)
             }
-            _ => Outcome::Return(Errno::Inval.ret()),
+            _ => Next::Return(Errno::Inval.ret()),
         },
-        nr::HARTS => Outcome::Return(crate::boot::harts() as isize),
+        nr::HARTS => Next::Return(crate::boot::harts() as isize),
         nr::KSTAT => kstat(proc, a[0]).into(),
         nr::BOOTARG => bootarg(proc, a[0], a[1]).into(),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
-        _ => Outcome::Return(Errno::NoSys.ret()),
+        _ => Next::Return(Errno::NoSys.ret()),
     };
     r
 }
@@ -143,7 +143,7 @@ fn kstat(proc: &Process, which: usize) -> Result<isize> {
     use rcore_n_abi::stat;
     let v = match which {
         stat::HEAP_USED => crate::mm::heap_used(),
-        stat::KERNEL_COROUTINES => crate::task::exec().live(),
+        stat::KERNEL_COROUTINES => crate::task::kernel_executor().live(),
         stat::PROCESSES => crate::task::process::count(),
         stat::FRAMES_USED => crate::mm::frames_used(),
         stat::SLEEPERS => crate::task::timer::sleepers(),
@@ -176,6 +176,6 @@ fn bootarg(proc: &Process, key: usize, len: usize) -> Result<isize> {
 }
 
 /// Box a future as a system call served by a kernel coroutine.
-fn block(f: impl Future<Output = Done> + Send + 'static) -> Outcome {
-    Outcome::Block(Box::pin(f))
+fn block(f: impl Future<Output = Done> + Send + 'static) -> Next {
+    Next::Block(Box::pin(f))
 }

@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 
 use rcore_n_abi::Errno;
 
-use super::{Done, Outcome, Result, block};
+use super::{Done, Next, Result, block};
 use crate::fs::File;
 use crate::task::Process;
 
@@ -18,15 +18,15 @@ pub fn listen(proc: &Process, port: usize) -> Result<isize> {
 
 /// `accept(fd) -> fd`: waits for a connection; its descriptor is installed
 /// when the call completes (see [`Done::install`]).
-pub fn accept(proc: &Arc<Process>, fd: usize) -> Outcome {
+pub fn accept(proc: &Arc<Process>, fd: usize) -> Next {
     let sock = match proc.fds.lock().get(fd) {
         Ok(File::Socket(s)) => s,
-        Ok(_) => return Outcome::Return(Errno::BadF.ret()),
-        Err(e) => return Outcome::Return(e.ret()),
+        Ok(_) => return Next::Return(Errno::BadF.ret()),
+        Err(e) => return Next::Return(e.ret()),
     };
     let next = match sock.accept() {
         Ok(f) => f,
-        Err(e) => return Outcome::Return(e.ret()),
+        Err(e) => return Next::Return(e.ret()),
     };
     // The future keeps the listener's shared state, not its descriptor:
     // closing the descriptor ends this call.

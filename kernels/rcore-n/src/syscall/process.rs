@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 use cops_core::Priority;
 use rcore_n_abi::Errno;
 
-use super::{Done, Outcome, Result, block};
+use super::{Done, Next, Result, block};
 use crate::task::process::{self as procs, CHILD_EXITS};
 use crate::task::{Process, Thread, timer};
 
@@ -19,7 +19,7 @@ fn priority(level: usize) -> Result<Priority> {
         .ok_or(Errno::Inval)
 }
 
-pub fn sleep(ns: u64) -> Outcome {
+pub fn sleep(ns: u64) -> Next {
     let deadline = timer::now().saturating_add(timer::ns_to_ticks(ns));
     block(async move {
         timer::sleep_until(deadline).await;
@@ -63,11 +63,11 @@ pub fn spawn(proc: &Arc<Process>, name: usize, len: usize, level: usize) -> Resu
     Ok(child.pid as isize)
 }
 
-pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Outcome {
+pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Next {
     let want = (pid != usize::MAX).then_some(pid);
     if code_ptr != 0 {
         if let Err(e) = proc.space.lock().check_writable(code_ptr, 4) {
-            return Outcome::Return(e.ret());
+            return Next::Return(e.ret());
         }
     }
     let parent = proc.clone();
@@ -77,8 +77,8 @@ pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Outcome {
         install: None,
     };
     match procs::reap_child(&parent, want) {
-        Err(e) => return Outcome::Return(e.ret()),
-        Ok(Some((pid, code))) => return Outcome::Return(done(pid, code).commit(proc)),
+        Err(e) => return Next::Return(e.ret()),
+        Ok(Some((pid, code))) => return Next::Return(done(pid, code).commit(proc)),
         Ok(None) => {}
     }
     block(async move {
@@ -99,16 +99,16 @@ pub fn thread_create(proc: &Process, entry: usize, arg: usize) -> Result<isize> 
     proc.create_thread(entry, arg).map(|t| t as isize)
 }
 
-pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize, code_ptr: usize) -> Outcome {
+pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize, code_ptr: usize) -> Next {
     if tid == me.tid {
-        return Outcome::Return(Errno::Inval.ret());
+        return Next::Return(Errno::Inval.ret());
     }
     if !proc.has_thread(tid) {
-        return Outcome::Return(Errno::Srch.ret());
+        return Next::Return(Errno::Srch.ret());
     }
     if code_ptr != 0 {
         if let Err(e) = proc.space.lock().check_writable(code_ptr, 4) {
-            return Outcome::Return(e.ret());
+            return Next::Return(e.ret());
         }
     }
     let proc = proc.clone();

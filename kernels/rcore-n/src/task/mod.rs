@@ -3,7 +3,7 @@
 
 pub mod kernel_view;
 pub mod kthread;
-mod platform;
+mod executor_platform;
 pub mod process;
 pub mod quota;
 mod switcher;
@@ -29,7 +29,7 @@ pub const INIT_PID: usize = 1;
 
 /// The one executor all harts run: the vDSO's scheduler code (the same
 /// physical copy every process runs), on the kernel's own data area.
-pub static EXEC: spin::Once<&'static VdsoExecutor> = spin::Once::new();
+pub static KERNEL_EXECUTOR: spin::Once<&'static VdsoExecutor> = spin::Once::new();
 
 /// The view, alone in its own pages so it can be mapped read-only into
 /// every process without exposing anything else.
@@ -63,8 +63,8 @@ pub fn tracing() -> bool {
 }
 
 /// The kernel executor.
-pub fn exec() -> &'static VdsoExecutor {
-    EXEC.get().expect("task::init first")
+pub fn kernel_executor() -> &'static VdsoExecutor {
+    KERNEL_EXECUTOR.get().expect("task::init first")
 }
 
 /// The global priority view (processes' levels; the kernel's own level is
@@ -92,7 +92,7 @@ pub fn view_changed(pid: usize, serial: usize, prio: Option<Priority>) {
         return;
     }
     if let Ok(Some(_)) = VIEW.0.update(pid as u16, prio) {
-        SWITCHING.follow(exec(), VIEW.0.highest());
+        SWITCHING.follow(kernel_executor(), VIEW.0.highest());
     }
 }
 
@@ -103,7 +103,7 @@ pub fn claim_view(pid: usize, serial: usize) {
     if let Some(o) = VIEW_OWNERS.get(pid) {
         o.store(serial, Relaxed);
         if let Ok(Some(_)) = VIEW.0.update(pid as u16, None) {
-            SWITCHING.follow(exec(), VIEW.0.highest());
+            SWITCHING.follow(kernel_executor(), VIEW.0.highest());
         }
     }
 }
@@ -117,7 +117,7 @@ pub fn switcher_levels() -> usize {
     for hart in 0..crate::board::MAX_HARTS {
         let level = SWITCHING
             .id(hart)
-            .and_then(|id| exec().priority(id).ok())
+            .and_then(|id| kernel_executor().priority(id).ok())
             .map_or(rcore_n_abi::NO_PRIORITY, |p| p.level());
         levels |= (level as usize) << (8 * hart);
     }
@@ -129,9 +129,9 @@ pub fn init(info: crate::boot::BootInfo) {
     // SAFETY: the kernel mapping of the image is in every root, for good.
     let vdso = unsafe { Vdso::from_entry(crate::mm::vdso::kernel_entry()) }
         .unwrap_or_else(|e| panic!("the kernel's vDSO binding refused the image: {e}"));
-    let exec = VdsoExecutor::leak(vdso, KERNEL_COROUTINES, &platform::VDSO_PLATFORM)
+    let exec = VdsoExecutor::leak(vdso, KERNEL_COROUTINES, &executor_platform::VDSO_PLATFORM)
         .expect("kernel executor");
-    EXEC.call_once(|| exec);
+    KERNEL_EXECUTOR.call_once(|| exec);
     BOOTARGS.call_once(|| info.bootargs);
     let mut init = "demo";
     for arg in info.bootargs.split_whitespace() {
@@ -154,7 +154,7 @@ pub fn init(info: crate::boot::BootInfo) {
         Err(e) => {
             println!(
                 "[kernel] cannot start init {init:?}: {e:?}; programs: {:?}",
-                crate::loader::names()
+                crate::programs::names()
             );
             crate::board::shutdown(true, 2);
         }
@@ -164,7 +164,7 @@ pub fn init(info: crate::boot::BootInfo) {
 /// Every hart ends here: run kernel coroutines (switchers included) forever.
 pub fn hart_loop() -> ! {
     loop {
-        exec().run();
+        kernel_executor().run();
     }
 }
 

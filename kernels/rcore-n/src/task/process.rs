@@ -168,7 +168,7 @@ pub fn spawn(
     cap: Priority,
     fds: FdTable,
 ) -> Result<Arc<Process>, Errno> {
-    let elf = crate::loader::find(name).ok_or(Errno::NoEnt)?;
+    let elf = crate::programs::find(name).ok_or(Errno::NoEnt)?;
     let (view_pa, view_len) = super::view_pages();
     let shared = [
         (rcore_n_abi::layout::GLOBAL_VIEW, view_pa, view_len),

@@ -11,8 +11,8 @@ use cops_core::view::SpaceId;
 use cops_core::{CoroutineKind, ExecutorOps, Priority};
 
 use super::process::{self, Process, Thread};
-use super::{exec, timer, tracing};
-use crate::syscall::{self, Outcome};
+use super::{kernel_executor, timer, tracing};
+use crate::syscall::{self, Next};
 use crate::trap::{self, Trap};
 
 pub struct Switcher;
@@ -20,7 +20,7 @@ pub static SWITCHER: Switcher = Switcher;
 
 /// Per-process figures for the closing summary.
 #[derive(Default, Clone)]
-struct Stats {
+struct ProcessRecord {
     name: String,
     cap: u8,
     entries: u64,
@@ -46,7 +46,7 @@ pub fn preempt_handler_entries() -> usize {
     PREEMPT_HANDLER_ENTRIES.load(Relaxed)
 }
 
-static STATS: spin::Mutex<BTreeMap<usize, Stats>> = spin::Mutex::new(BTreeMap::new());
+static RECORDS: spin::Mutex<BTreeMap<usize, ProcessRecord>> = spin::Mutex::new(BTreeMap::new());
 
 impl SpaceSwitcher for Switcher {
     fn enter(&self, space: SpaceId, priority: Priority) {
@@ -94,19 +94,19 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
         }
     }
     let t0 = timer::now();
-    super::kernel_view::entering_user(priority.level(), super::platform::idle_harts());
+    super::kernel_view::entering_user(priority.level(), super::executor_platform::idle_harts());
     // SAFETY: the space is active and we hold the thread's context.
     unsafe { crate::uintr::run_user(proc, &mut ctx) };
     super::kernel_view::left_user();
     let ran = timer::now() - t0;
     let trap = trap::decode(&ctx);
     {
-        let mut stats = STATS.lock();
-        let s = stats.entry(proc.pid).or_default();
+        let mut records = RECORDS.lock();
+        let s = records.entry(proc.pid).or_default();
         if s.name != proc.name {
-            *s = Stats {
+            *s = ProcessRecord {
                 name: proc.name.clone(),
-                ..Stats::default()
+                ..ProcessRecord::default()
             };
         }
         s.cap = proc.cap().level();
@@ -162,16 +162,16 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
             ctx.sepc += 4;
             let nr = ctx.x[17];
             match syscall::dispatch(proc, &thread, &mut ctx) {
-                Outcome::Return(v) => {
+                Next::Return(v) => {
                     ctx.set_ret(v);
                     drop(ctx);
                     proc.make_ready(thread);
                 }
-                Outcome::Resume => {
+                Next::Resume => {
                     drop(ctx);
                     proc.make_ready(thread);
                 }
-                Outcome::Block(fut) => {
+                Next::Block(fut) => {
                     drop(ctx);
                     let priority = if nr == rcore_n_abi::nr::UINTR_WAIT {
                         // An idle executor thread: it ran nothing, so its
@@ -188,12 +188,12 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
                     };
                     block_on_kernel(proc, thread, fut, priority);
                 }
-                Outcome::ExitThread(code) => {
+                Next::ExitThread(code) => {
                     drop(ctx);
                     proc.exit_thread(thread.tid, code);
                     record_exit(proc);
                 }
-                Outcome::ExitProcess(code) => {
+                Next::ExitProcess(code) => {
                     drop(ctx);
                     exit_process(proc, code);
                 }
@@ -203,13 +203,13 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
 }
 
 fn exit_process(proc: &Arc<Process>, code: i32) {
-    STATS.lock().entry(proc.pid).or_default().exit = Some(code);
+    RECORDS.lock().entry(proc.pid).or_default().exit = Some(code);
     proc.exit(code);
 }
 
 fn record_exit(proc: &Process) {
     if let Some(code) = *proc.exit_code.lock() {
-        STATS.lock().entry(proc.pid).or_default().exit = Some(code);
+        RECORDS.lock().entry(proc.pid).or_default().exit = Some(code);
     }
 }
 
@@ -239,7 +239,7 @@ fn block_on_kernel(
             p.make_ready(t);
         }
     };
-    if exec()
+    if kernel_executor()
         .spawn_kind(waiter, priority, CoroutineKind::Syscall)
         .is_err()
     {
@@ -250,7 +250,7 @@ fn block_on_kernel(
 
 /// An upcall was delivered to `pid`.
 pub fn stats_upcall(pid: usize) {
-    STATS.lock().entry(pid).or_default().upcalls += 1;
+    RECORDS.lock().entry(pid).or_default().upcalls += 1;
 }
 
 /// The table printed at shutdown.
@@ -265,7 +265,7 @@ pub fn print_summary() {
     println!("[kernel] summary (time in microseconds of user mode):");
     println!("  pid  program            cap  entries  syscalls  upcalls   user-us  exit");
     let tb = crate::boot::timebase().max(1);
-    for (pid, s) in STATS.lock().iter() {
+    for (pid, s) in RECORDS.lock().iter() {
         let exit = s.exit.map_or(String::from("-"), |c| alloc::format!("{c}"));
         println!(
             "  {pid:<4} {:<18} {:<4} {:<8} {:<9} {:<9} {:<9} {exit}",
