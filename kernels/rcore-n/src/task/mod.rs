@@ -21,7 +21,7 @@ pub use process::{Process, Thread};
 pub use switcher::{preempt_handler_entries, stats_upcall};
 
 /// Kernel coroutines at most (syscall servers, sleepers, switchers): room
-/// for more than ten processes' full quotas of calls in flight
+/// for eight processes' full quotas of calls in flight
 /// (`quota::MAX_CALLS`), so no single process can take them all.
 const KERNEL_COROUTINES: usize = 4096;
 /// The init process's pid.

@@ -17,8 +17,10 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rcore_n_abi::Errno;
 
-/// Calls in flight per process (blocking and asynchronous together).
-pub const MAX_CALLS: usize = 384;
+/// Calls in flight per process (blocking and asynchronous together): a
+/// read waiting on every socket a process may hold, and some more.
+pub const MAX_CALLS: usize = 512;
+const _: () = assert!(MAX_CALLS > crate::net::MAX_SOCKETS_PER_PROCESS);
 /// Bytes of kernel buffers and kernel-thread stacks per process: room for
 /// about a hundred waiting socket reads on kernel threads (16 KiB stack and
 /// a 2 KiB buffer each: a KT server's connections). The kernel-wide pool,

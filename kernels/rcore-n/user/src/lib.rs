@@ -52,17 +52,19 @@ use rcore_n_abi::{CopsPage, layout};
 
 pub use rcore_n_abi::Errno;
 
-/// Coroutines one process can hold at once.
-pub const MAX_COROUTINES: usize = 512;
+/// Coroutines a process can hold at once, unless its [`entry!`] says
+/// otherwise (`coroutines = N`).
+pub const DEFAULT_COROUTINES: usize = 512;
+/// Bytes of a process's heap, unless its [`entry!`] says otherwise
+/// (`heap = BYTES`).
+pub const DEFAULT_HEAP: usize = 1 << 20;
 /// Priority of the main coroutine: the most urgent level, so a process
 /// whose main coroutine is ready runs at its cap (the kernel clamps); main
 /// can lower itself with `set_priority(current_id().unwrap(), level)`.
 pub const MAIN_PRIORITY: u8 = 0;
-const HEAP_SIZE: usize = 1 << 20;
 
 #[global_allocator]
 static HEAP: LockedHeap<32> = LockedHeap::empty();
-static mut HEAP_SPACE: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
 
 static EXEC: spin::Once<&'static VdsoExecutor> = spin::Once::new();
 static VDSO: spin::Once<Vdso> = spin::Once::new();
@@ -127,36 +129,6 @@ pub fn outranked() -> bool {
         return false;
     };
     effective_level().is_none_or(|here| elsewhere.is_higher_than(here))
-}
-
-static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
-
-/// Times the timer or an IPI took a hart from a thread of this process in
-/// the middle of a poll (entries of the preemption handler).
-pub fn preemptions() -> u64 {
-    PREEMPTIONS.load(Relaxed)
-}
-
-/// The preemption handler (COPS §3.3's running-suspended state): the
-/// kernel enters it on the preempted thread, `sp` below the interrupted
-/// frame, when the timer or an IPI took the hart mid-poll. The coroutine
-/// stays running-suspended while the thread waits for a hart, and its poll
-/// resumes where it was (it is not polled again). Lock-free and without
-/// allocation: the interrupted poll may hold the heap's or the executor's
-/// locks.
-extern "C" fn preempted() -> ! {
-    PREEMPTIONS.fetch_add(1, Relaxed);
-    let exec = EXEC.get();
-    if let Some(exec) = exec {
-        exec.set_preempted(true);
-    }
-    syscall::sched_yield();
-    if let Some(exec) = exec {
-        exec.set_preempted(false);
-    }
-    syscall::raw(rcore_n_abi::nr::PREEMPT_RETURN, 0, 0, 0);
-    // Only reached if the kernel lost the saved context: nothing to go on.
-    syscall::exit(-6)
 }
 
 static COOPERATIVE_YIELDS: AtomicU64 = AtomicU64::new(0);
@@ -313,18 +285,37 @@ unsafe extern "Rust" {
     fn __rcore_n_main() -> MainFuture;
     /// The vDSO ABI version the program was built against (see [`entry!`]).
     fn __rcore_n_vdso_abi() -> u32;
+    /// The program's heap arena and coroutine capacity (see [`entry!`]).
+    /// Called once, by `_start`.
+    fn __rcore_n_arena() -> (&'static mut [u8], usize);
 }
 
-/// Declare the program's `async fn main() -> i32`. `entry!(main, vdso_abi
-/// = N)` pins the vDSO ABI version the program expects (default: the one
-/// this library was built with): a program built for another version is
-/// refused at start.
+/// Declare the program's `async fn main() -> i32`. Options, in this order,
+/// each with a default:
+/// - `coroutines = N, heap = BYTES`: how many coroutines the process's
+///   executor holds ([`DEFAULT_COROUTINES`]) and the bytes of its heap
+///   ([`DEFAULT_HEAP`]), e.g. for a server holding hundreds of
+///   connections: `entry!(main, coroutines = 2048, heap = 8 << 20);`
+/// - `vdso_abi = N` pins the vDSO ABI version the program expects (default:
+///   the one this library was built with): a program built for another
+///   version is refused at start.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         $crate::entry!($main, vdso_abi = $crate::VDSO_ABI);
     };
     ($main:path, vdso_abi = $abi:expr) => {
+        $crate::entry!(
+            $main,
+            coroutines = $crate::DEFAULT_COROUTINES,
+            heap = $crate::DEFAULT_HEAP,
+            vdso_abi = $abi
+        );
+    };
+    ($main:path, coroutines = $n:expr, heap = $bytes:expr) => {
+        $crate::entry!($main, coroutines = $n, heap = $bytes, vdso_abi = $crate::VDSO_ABI);
+    };
+    ($main:path, coroutines = $n:expr, heap = $bytes:expr, vdso_abi = $abi:expr) => {
         #[unsafe(no_mangle)]
         fn __rcore_n_main()
         -> ::core::pin::Pin<$crate::Box<dyn ::core::future::Future<Output = i32> + Send>> {
@@ -333,6 +324,14 @@ macro_rules! entry {
         #[unsafe(no_mangle)]
         fn __rcore_n_vdso_abi() -> u32 {
             $abi
+        }
+        #[unsafe(no_mangle)]
+        fn __rcore_n_arena() -> (&'static mut [u8], usize) {
+            static mut ARENA: [u8; $bytes] = [0; $bytes];
+            // SAFETY: the library's `_start` calls this once, before
+            // anything else runs, and hands the arena to the allocator: the
+            // only reference to it ever made.
+            (unsafe { &mut *&raw mut ARENA }, $n)
         }
     };
 }
@@ -348,8 +347,9 @@ pub use alloc::boxed::Box;
 
 static STARTED: AtomicU8 = AtomicU8::new(0);
 
-/// Find the vDSO the kernel mapped, check it, and build our executor on it.
-fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
+/// Find the vDSO the kernel mapped, check it, and build our executor on it,
+/// with room for `coroutines`.
+fn start_executor(coroutines: usize) -> Result<&'static VdsoExecutor, AbiError> {
     let entry = cops_page().vdso_entry.load(Acquire) as usize;
     // SAFETY: the kernel maps the image (relocated for VDSO_BASE) read-execute
     // and writes its entry point in our COPS page.
@@ -363,16 +363,18 @@ fn start_executor() -> Result<&'static VdsoExecutor, AbiError> {
         });
     }
     VDSO.call_once(|| vdso);
-    Ok(VdsoExecutor::leak(vdso, MAX_COROUTINES, &platform::VDSO_PLATFORM).expect("executor area"))
+    Ok(VdsoExecutor::leak(vdso, coroutines, &platform::VDSO_PLATFORM).expect("executor area"))
 }
 
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".text.entry")]
 extern "C" fn _start() -> ! {
     assert_eq!(STARTED.swap(1, Relaxed), 0);
+    // SAFETY: `entry!` defines it; this is its one call (`STARTED`).
+    let (arena, coroutines) = unsafe { __rcore_n_arena() };
     // SAFETY: once, before any allocation; the arena is used by nothing else.
-    unsafe { HEAP.lock().init(&raw mut HEAP_SPACE as usize, HEAP_SIZE) };
-    let exec = match start_executor() {
+    unsafe { HEAP.lock().init(arena.as_mut_ptr() as usize, arena.len()) };
+    let exec = match start_executor(coroutines) {
         Ok(exec) => exec,
         Err(e) => {
             println!("[user {}] refusing the vDSO: {e}", syscall::getpid());
@@ -380,9 +382,6 @@ extern "C" fn _start() -> ! {
         }
     };
     EXEC.call_once(|| exec);
-    cops_page()
-        .preempt_entry
-        .store(preempted as *const () as u64, Release);
     uintr::init();
     guest_test::record_baseline();
     // SAFETY: `entry!` defines it with this signature.

@@ -48,7 +48,9 @@ use netbench::{ERROR_LEN, FrameBuffer, HEADER_LEN, MAX_REQUEST_LEN, ProtocolErro
 use rcore_n_abi::stat;
 use rcore_n_user::*;
 
-entry!(main);
+// Room for the capacity run: three coroutines and a few KiB of heap per
+// connection, for as many connections as the kernel lets one process hold.
+entry!(main, coroutines = 2048, heap = 8 << 20);
 
 const PORT: u16 = 80;
 /// Level of a connection's components until its first request says which.
