@@ -131,6 +131,36 @@ pub fn outranked() -> bool {
     effective_level().is_none_or(|here| elsewhere.is_higher_than(here))
 }
 
+static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Times the timer or an IPI took a hart from a thread of this process in
+/// the middle of a poll (entries of the preemption handler).
+pub fn preemptions() -> u64 {
+    PREEMPTIONS.load(Relaxed)
+}
+
+/// The preemption handler (COPS §3.3's running-suspended state): the
+/// kernel enters it on the preempted thread, `sp` below the interrupted
+/// frame, when the timer or an IPI took the hart mid-poll. The coroutine
+/// stays running-suspended while the thread waits for a hart, and its poll
+/// resumes where it was (it is not polled again). Lock-free and without
+/// allocation: the interrupted poll may hold the heap's or the executor's
+/// locks.
+extern "C" fn preempted() -> ! {
+    PREEMPTIONS.fetch_add(1, Relaxed);
+    let exec = EXEC.get();
+    if let Some(exec) = exec {
+        exec.set_preempted(true);
+    }
+    syscall::sched_yield();
+    if let Some(exec) = exec {
+        exec.set_preempted(false);
+    }
+    syscall::raw(rcore_n_abi::nr::PREEMPT_RETURN, 0, 0, 0);
+    // Only reached if the kernel lost the saved context: nothing to go on.
+    syscall::exit(-6)
+}
+
 static COOPERATIVE_YIELDS: AtomicU64 = AtomicU64::new(0);
 
 /// Times a thread of this process gave its CPU back because another
@@ -382,6 +412,9 @@ extern "C" fn _start() -> ! {
         }
     };
     EXEC.call_once(|| exec);
+    cops_page()
+        .preempt_entry
+        .store(preempted as *const () as u64, Release);
     uintr::init();
     guest_test::record_baseline();
     // SAFETY: `entry!` defines it with this signature.
