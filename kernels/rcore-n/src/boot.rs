@@ -2,7 +2,7 @@
 //! device tree, and bringing every hart into the shared executor.
 
 use core::arch::global_asm;
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
+use core::sync::atomic::{AtomicU32, Ordering::*};
 
 use crate::board::MAX_HARTS;
 
@@ -68,34 +68,6 @@ unsafe extern "C" {
     static ekernel: u8;
 }
 
-/// What the device tree told us that the task layer needs.
-pub struct BootInfo {
-    pub bootargs: &'static str,
-    /// Harts that will run the kernel (one switching coroutine each).
-    pub harts: usize,
-}
-
-static HARTS: AtomicUsize = AtomicUsize::new(1);
-static TIMEBASE: AtomicUsize = AtomicUsize::new(10_000_000);
-
-/// The calling hart's id (kept in `tp` while in the kernel).
-pub fn hart_id() -> usize {
-    let id: usize;
-    // SAFETY: reads a register.
-    unsafe { core::arch::asm!("mv {}, tp", out(reg) id) };
-    id
-}
-
-/// `rdtime` ticks per second.
-pub fn timebase() -> u64 {
-    TIMEBASE.load(Relaxed) as u64
-}
-
-/// Harts running the kernel.
-pub fn harts() -> usize {
-    HARTS.load(Relaxed)
-}
-
 /// First free physical address after the kernel image.
 pub fn kernel_end() -> usize {
     &raw const ekernel as usize
@@ -121,9 +93,10 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
         .cpus()
         .next()
         .map_or(10_000_000, |c| c.timebase_frequency());
-    TIMEBASE.store(timebase, Relaxed);
+    crate::hart::set_timebase(timebase);
     // The DTB stays mapped (identity RAM) for the kernel's lifetime.
     let bootargs: &'static str = fdt.chosen().bootargs().unwrap_or("");
+    crate::hart::set_bootargs(bootargs);
     let hart_ids: heapless::Vec<usize, 8> = fdt.cpus().map(|c| c.ids().first()).take(8).collect();
 
     // The firmware leaves the DTB near the top of RAM: frames stop below
@@ -141,10 +114,15 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
         hart_ids.len(),
     );
     let harts = hart_ids.iter().filter(|&&id| id < MAX_HARTS).count().max(1);
-    crate::task::init(BootInfo { bootargs, harts });
+    crate::run::init(harts);
     // After the executor exists (the network coroutine runs on it), before
     // any hart runs init.
-    crate::net::init(&fdt);
+    crate::net::init(&fdt, |network| {
+        use cops_core::{CoroutineKind, ExecutorOps, Priority};
+        crate::task::kernel_executor()
+            .spawn_kind(network, Priority::HIGHEST, CoroutineKind::Normal)
+            .is_ok()
+    });
     BOOT_DONE.store(1, Release);
 
     let mut started = 1;
@@ -158,7 +136,7 @@ extern "C" fn rust_main(hart: usize, dtb: usize) -> ! {
             }
         }
     }
-    HARTS.store(started, Release);
+    crate::hart::set_harts(started);
     crate::task::hart_loop()
 }
 

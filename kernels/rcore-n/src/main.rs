@@ -15,11 +15,30 @@
 //!                                                 └──────── run_user returns ┘
 //! ```
 //!
-//! Layout: `boot` (entry, harts), `console`, `board`, `mm` (frames, heap,
-//! Sv39 spaces, user-pointer checks), `trap` (context, `run_user`), `task`
-//! (processes, threads, the kernel executor and switcher, timers),
-//! `syscall`, `fs` (fd table, pipes, sockets), `net` (virtio-net, the PLIC,
-//! smoltcp TCP and the network coroutine), `programs` (the embedded user programs).
+//! Layers: each module uses only the modules below it
+//! (`scripts/check-layers.sh` checks every `crate::` path):
+//!
+//! ```text
+//!   boot      entry, device tree, starting the harts
+//!   run       the switching coroutine's side: enter a thread, handle its
+//!             trap (system call, preemption, fault), soft upcalls
+//!   syscall   decode and check each call, answer it or hand back a future
+//!   task      the kernel executor, the view, processes and threads,
+//!             kernel threads, quotas, user-interrupt pages, the summary
+//!   fs        descriptors, pipes (sockets are descriptors too)
+//!   net       virtio-net, the PLIC, smoltcp TCP, the network coroutine
+//!   mm        frames, heap, Sv39 spaces, checked user copies, the vDSO
+//!   sync timer trap          wait queue; sleeps, time slice; trap entry,
+//!                            `run_user`, the N extension's CSRs
+//!   hart console programs    hart id, harts, timebase, command line;
+//!                            printing; the embedded user programs
+//!   board     the machine (UART, shutdown, MAX_HARTS)
+//! ```
+//!
+//! Where a lower layer must reach up, it takes a function from above
+//! instead: `net::init` gets the spawner of its coroutine from `boot`, the
+//! network claims external interrupts through `trap::claim_external`, and
+//! `task` enters processes through the `SpaceSwitcher` that `run` gives it.
 #![no_std]
 #![no_main]
 
@@ -30,18 +49,21 @@ mod console;
 mod board;
 mod boot;
 mod fs;
-mod programs;
+mod hart;
 mod mm;
 mod net;
+mod programs;
+mod run;
+mod sync;
 mod syscall;
 mod task;
+mod timer;
 mod trap;
-mod uintr;
 
 use core::panic::PanicInfo;
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    println!("[kernel] hart {} panicked: {}", boot::hart_id(), info);
+    println!("[kernel] hart {} panicked: {}", hart::hart_id(), info);
     board::shutdown(true, 101)
 }

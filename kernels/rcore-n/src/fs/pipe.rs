@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use rcore_n_abi::Errno;
 
-use crate::task::wait::WaitQueue;
+use crate::sync::WaitQueue;
 
 /// Bytes a pipe buffers.
 pub const CAPACITY: usize = 4096;

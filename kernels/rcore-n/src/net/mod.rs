@@ -48,8 +48,8 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address};
 
-use crate::task::timer;
-use crate::task::wait::WaitQueue;
+use crate::sync::WaitQueue;
+use crate::timer;
 use device::NetDevice;
 use plic::Plic;
 
@@ -84,7 +84,7 @@ const VIRTIO_NET: u32 = 1;
 const VIRTIO_MAGIC: u32 = 0x7472_6976;
 
 static NET: spin::Once<Net> = spin::Once::new();
-/// The device and its interrupt are set up: harts take external interrupts.
+/// The device, its coroutine and its interrupt are all set up.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Sockets in the set (`kstat(SOCKETS)`).
 static SOCKETS: AtomicUsize = AtomicUsize::new(0);
@@ -103,8 +103,7 @@ struct Net {
     mmio: usize,
 }
 
-/// Whether the network is up (harts should enable external interrupts).
-pub fn active() -> bool {
+fn active() -> bool {
     ACTIVE.load(Acquire)
 }
 
@@ -113,10 +112,14 @@ pub fn sockets() -> usize {
     SOCKETS.load(Relaxed)
 }
 
+/// The network coroutine, for its caller to spawn (at the most urgent level).
+pub type NetworkCoroutine = core::pin::Pin<alloc::boxed::Box<dyn Future<Output = ()> + Send>>;
+
 /// Find the network card and the PLIC in the device tree, start the
-/// device, and spawn the network coroutine (boot hart, after the executor
-/// exists). Without a card the kernel runs on, and `listen` says `-ENODEV`.
-pub fn init(fdt: &fdt::Fdt) {
+/// device, and have `spawn` start the network coroutine (false: it could
+/// not; boot hart, after the executor exists). Without a card the kernel
+/// runs on, and `listen` says `-ENODEV`.
+pub fn init(fdt: &fdt::Fdt, spawn: impl FnOnce(NetworkCoroutine) -> bool) {
     let Some((mmio, size, irq)) = find_virtio_net(fdt) else {
         println!("[net] no virtio-net device: no network");
         return;
@@ -175,12 +178,7 @@ pub fn init(fdt: &fdt::Fdt) {
         mmio,
     });
     let net = NET.get().expect("just set");
-    use cops_core::{CoroutineKind, ExecutorOps, Priority};
-    let top = Priority::new(0).expect("priority 0");
-    if crate::task::kernel_executor()
-        .spawn_kind(network_coroutine(), top, CoroutineKind::Normal)
-        .is_err()
-    {
+    if !spawn(alloc::boxed::Box::pin(network_coroutine())) {
         println!("[net] cannot spawn the network coroutine: no network");
         return;
     }
@@ -190,7 +188,7 @@ pub fn init(fdt: &fdt::Fdt) {
     }
     // This (boot) hart now; the others enable it as they start (after this).
     ACTIVE.store(true, Release);
-    crate::trap::enable_external();
+    crate::trap::claim_external(handle_interrupts);
     let contexts: heapless::Vec<(usize, usize), { crate::board::MAX_HARTS }> = (0
         ..crate::board::MAX_HARTS)
         .filter_map(|h| net.plic.context_of(h).map(|c| (h, c)))
@@ -234,9 +232,9 @@ fn find_virtio_net(fdt: &fdt::Fdt) -> Option<(usize, usize, usize)> {
 
 /// Claim and serve this hart's pending external interrupts (from a trap
 /// taken in user mode, or after `wfi` in the idle loop).
-pub fn handle_interrupts() {
+fn handle_interrupts() {
     let Some(net) = NET.get() else { return };
-    let Some(ctx) = net.plic.context_of(crate::boot::hart_id()) else {
+    let Some(ctx) = net.plic.context_of(crate::hart::hart_id()) else {
         return;
     };
     // Bounded: a source that keeps asserting cannot hold the hart here.
@@ -291,8 +289,8 @@ fn ticks_at(i: Instant) -> u64 {
 async fn network_coroutine() {
     let net = NET.get().expect("network coroutine without a network");
     // `net.debug=1` on the command line: the stack's state once a second.
-    let debug = crate::task::bootarg("net.debug").is_some_and(|d| d > 0);
-    device::TRACE.store(crate::task::bootarg("net.debug") == Some(2), Relaxed);
+    let debug = crate::hart::bootarg("net.debug").is_some_and(|d| d > 0);
+    device::TRACE.store(crate::hart::bootarg("net.debug") == Some(2), Relaxed);
     let second = timer::ns_to_ticks(1_000_000_000);
     let mut next_dump = timer::now() + second;
     loop {

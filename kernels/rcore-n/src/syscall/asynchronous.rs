@@ -13,7 +13,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering::*;
 
 use cops_core::{CoroutineKind, ExecutorOps};
-use cops_uintr::{PageSized, Record, soft};
+use cops_uintr::soft;
 use rcore_n_abi::{AsyncSlot, Errno, nr};
 
 use super::{Done, Next, dispatch};
@@ -85,54 +85,13 @@ fn complete(proc: &Process, slot_pa: usize, cid: u64, done: Done) {
         Ok(_) => {
             let ret = done.commit(proc);
             slot.result.store(ret as i64, Relaxed);
-            slot.posted_at.store(crate::task::timer::now(), Relaxed);
+            slot.posted_at.store(crate::timer::now(), Relaxed);
             slot.state.store(AsyncSlot::DONE, Release);
             proc.post_wake(cid);
         }
         // The caller dropped its future: write nothing, free the slot.
         Err(AsyncSlot::ABANDONED) => slot.state.store(AsyncSlot::FREE, Release),
         Err(_) => {} // garbage in the slot: only the process suffers
-    }
-}
-
-impl Process {
-    /// The process's user-interrupt page.
-    pub fn uintr(&self) -> &'static PageSized {
-        // SAFETY: a zeroed, page-aligned frame owned by this process's space
-        // for as long as the process exists; every field is atomic.
-        unsafe { PageSized::from_zeroed(self.uintr_page as *mut u8) }
-    }
-
-    /// Post a wake for coroutine `cid`; ring (wake a waiting thread) when
-    /// the post asks for it or overflowed (the handler will resync).
-    pub fn post_wake(&self, cid: u64) {
-        let ring = self
-            .uintr()
-            .post(Record::wake(cid))
-            .map_or(true, |p| p.notify);
-        if ring {
-            self.upcall_waiters.notify_all();
-            crate::uintr::ring(self);
-        }
-    }
-}
-
-/// Redirect `thread` into its process's handler if an upcall is due (only
-/// on a return from a system call: a safe point, where the user executor
-/// holds none of its own locks).
-pub fn deliver_upcall(proc: &Process, thread: &Thread, ctx: &mut UserContext) {
-    let mut saved = thread.upcall_saved.lock();
-    if saved.is_some() || !soft::upcall_due(proc.uintr()) {
-        return;
-    }
-    if let Some(up) = soft::take_upcall(proc.uintr(), ctx.sepc as u64) {
-        *saved = Some(ctx.clone());
-        ctx.sepc = up.entry as usize;
-        ctx.x[10] = up.arg as usize;
-        ctx.x[11] = up.cause as usize;
-        // Below the interrupted frame, 16-byte aligned.
-        ctx.x[2] = (ctx.x[2] - 128) & !15;
-        crate::task::stats_upcall(proc.pid);
     }
 }
 

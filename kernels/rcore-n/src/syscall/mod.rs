@@ -12,61 +12,14 @@ mod process;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::future::Future;
-use core::pin::Pin;
 
 use rcore_n_abi::{Errno, nr};
 
 use crate::task::{Process, Thread};
 use crate::trap::UserContext;
 
-/// A system call served by a kernel coroutine.
-pub type SyscallFuture = Pin<Box<dyn Future<Output = Done> + Send>>;
-
-/// A completed system call: its result, and bytes to copy to the caller's
-/// memory first (a read's data, a waitpid's exit code), or a descriptor to
-/// install (an accepted connection). The copy or installation happens at
-/// completion, after the caller's slot says it still wants it: an
-/// abandoned call's connection is closed with the `Done`, not left in the
-/// table.
-pub struct Done {
-    pub ret: isize,
-    pub out: Option<(usize, Vec<u8>)>,
-    /// Install this file; the result is then its descriptor.
-    pub install: Option<crate::fs::File>,
-}
-
-impl Done {
-    pub fn ret(ret: isize) -> Self {
-        Self {
-            ret,
-            out: None,
-            install: None,
-        }
-    }
-
-    /// Copy the output (if any) into `proc`, or install the file; the
-    /// result, or `-EFAULT` / `-EMFILE`.
-    pub fn commit(self, proc: &Process) -> isize {
-        if let Some(file) = self.install {
-            if proc.is_dead() {
-                return Errno::BadF.ret();
-            }
-            return match proc.fds.lock().insert(file) {
-                Ok(fd) => fd as isize,
-                Err(e) => e.ret(),
-            };
-        }
-        match self.out {
-            Some((va, bytes)) => match proc.space.lock().write(va, &bytes) {
-                Ok(()) => self.ret,
-                Err(e) => e.ret(),
-            },
-            None => self.ret,
-        }
-    }
-}
+pub use crate::task::call::{Done, SyscallFuture};
 
 /// What the calling thread does next.
 pub enum Next {
@@ -81,8 +34,6 @@ pub enum Next {
 }
 
 type Result<T> = core::result::Result<T, Errno>;
-
-pub use asynchronous::deliver_upcall;
 
 impl From<Result<isize>> for Next {
     fn from(r: Result<isize>) -> Self {
@@ -106,7 +57,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::GETPID => Next::Return(proc.pid as isize),
         nr::GETTID => Next::Return(thread.tid as isize),
         nr::CLOCK => {
-            let ns = crate::task::timer::ticks_to_ns(crate::task::timer::now());
+            let ns = crate::timer::ticks_to_ns(crate::timer::now());
             Next::Return(ns as isize)
         }
         nr::SLEEP => process::sleep(a[0] as u64),
@@ -120,7 +71,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::PREEMPT_RETURN => asynchronous::preempt_return(thread, ctx),
         nr::UINTR_WAIT => asynchronous::uintr_wait(proc),
         nr::UINTR_KICK => asynchronous::uintr_kick(proc),
-        nr::UINTR_MODE => Next::Return(crate::uintr::set_mode(proc, a[0])),
+        nr::UINTR_MODE => Next::Return(crate::task::uintr::set_mode(proc, a[0])),
         nr::KERNEL_MODEL => match a[0] {
             0 | 1 => {
                 proc.kernel_threads
@@ -129,7 +80,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
             }
             _ => Next::Return(Errno::Inval.ret()),
         },
-        nr::HARTS => Next::Return(crate::boot::harts() as isize),
+        nr::HARTS => Next::Return(crate::hart::harts() as isize),
         nr::KSTAT => kstat(proc, a[0]).into(),
         nr::BOOTARG => bootarg(proc, a[0], a[1]).into(),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
@@ -146,10 +97,10 @@ fn kstat(proc: &Process, which: usize) -> Result<isize> {
         stat::KERNEL_COROUTINES => crate::task::kernel_executor().live(),
         stat::PROCESSES => crate::task::process::count(),
         stat::FRAMES_USED => crate::mm::frames_used(),
-        stat::SLEEPERS => crate::task::timer::sleepers(),
+        stat::SLEEPERS => crate::timer::sleepers(),
         stat::CALLS => crate::task::quota::calls(),
         stat::CALL_BYTES => crate::task::quota::bytes(),
-        stat::WAITERS => crate::task::wait::waiters(),
+        stat::WAITERS => crate::sync::waiters(),
         stat::SPACES => crate::mm::space::spaces(),
         stat::SOCKETS => crate::net::sockets(),
         stat::KERNEL_THREADS_STARTED => crate::task::kthread::started(),
@@ -171,7 +122,7 @@ fn bootarg(proc: &Process, key: usize, len: usize) -> Result<isize> {
     }
     let bytes = proc.space.lock().read(key, len)?;
     let key = core::str::from_utf8(&bytes).map_err(|_| Errno::Inval)?;
-    let v = crate::task::bootarg(key).ok_or(Errno::NoEnt)?;
+    let v = crate::hart::bootarg(key).ok_or(Errno::NoEnt)?;
     isize::try_from(v).map_err(|_| Errno::Inval)
 }
 

@@ -7,7 +7,8 @@ use rcore_n_abi::Errno;
 
 use super::{Done, Next, Result, block};
 use crate::task::process::{self as procs, CHILD_EXITS};
-use crate::task::{Process, Thread, timer};
+use crate::task::{Process, Thread};
+use crate::timer;
 
 /// Longest program name `spawn` accepts.
 const MAX_NAME: usize = 64;

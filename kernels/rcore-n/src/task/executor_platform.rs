@@ -7,8 +7,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use cops_core::Platform;
 use cops_vdso::abi::VdsoPlatform;
 
-use super::timer;
 use crate::board::MAX_HARTS;
+use crate::timer;
 
 /// Harts as the kernel executor's CPUs.
 pub struct KernelPlatform {
@@ -28,7 +28,7 @@ impl KernelPlatform {
 
 impl Platform for KernelPlatform {
     fn cpu_id(&self) -> usize {
-        crate::boot::hart_id()
+        crate::hart::hart_id()
     }
 
     fn idle(&self) {
@@ -49,7 +49,7 @@ impl Platform for KernelPlatform {
             unsafe { core::arch::asm!("wfi") };
             crate::trap::clear_ipi();
             // A device interrupt that ended `wfi` (SIE is clear: no trap).
-            crate::net::handle_interrupts();
+            crate::trap::serve_external();
         }
         self.parked.fetch_and(!(1 << me), SeqCst);
     }
@@ -83,7 +83,7 @@ extern "C" fn publish_priority(_: *const c_void, level: u8) {
 
 /// Whether some hart is parked in `idle` (it is woken for new kernel work
 /// by the executor's notify).
-pub(super) fn idle_harts() -> bool {
+pub fn idle_harts() -> bool {
     KERNEL.parked.load(SeqCst) != 0
 }
 extern "C" fn never_yield(_: *const c_void, _: u8) -> bool {

@@ -53,7 +53,7 @@ pub fn ipis() -> usize {
 /// another hart's user code is left ready, interrupt the hart running the
 /// least urgent user code (one hart is enough to run it).
 pub fn entering_user(level: u8, idle_harts: bool) {
-    let me = crate::boot::hart_id();
+    let me = crate::hart::hart_id();
     if let Some(at) = IN_USER_AT.get(me) {
         at.store(level, SeqCst);
     }
@@ -80,7 +80,7 @@ pub fn entering_user(level: u8, idle_harts: bool) {
 
 /// This hart is back in the kernel.
 pub fn left_user() {
-    if let Some(at) = IN_USER_AT.get(crate::boot::hart_id()) {
+    if let Some(at) = IN_USER_AT.get(crate::hart::hart_id()) {
         at.store(NO_PRIORITY, SeqCst);
     }
 }

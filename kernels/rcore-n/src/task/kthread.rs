@@ -16,7 +16,7 @@ use core::task::{Context, Poll, Waker};
 
 use rcore_n_abi::Errno;
 
-use crate::syscall::{Done, SyscallFuture};
+use super::call::{Done, SyscallFuture};
 
 /// Bytes of each kernel thread's stack (charged to the process's quota).
 pub const STACK_SIZE: usize = 16 * 1024;

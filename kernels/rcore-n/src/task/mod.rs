@@ -1,24 +1,25 @@
 //! Tasks: the kernel executor every hart runs, the global priority view,
 //! the switching coroutines, processes and threads.
 
+pub mod call;
+mod executor_platform;
 pub mod kernel_view;
 pub mod kthread;
-mod executor_platform;
 pub mod process;
 pub mod quota;
-mod switcher;
-pub mod timer;
-pub mod wait;
+pub mod summary;
+pub mod uintr;
 
 use core::sync::atomic::{AtomicBool, Ordering::*};
 
 use cops_core::Priority;
-use cops_core::switching::Switching;
+use cops_core::switching::{SpaceSwitcher, Switching};
 use cops_core::view::GlobalPriorityView;
 use cops_vdso::binding::{Vdso, VdsoExecutor};
 
+pub use executor_platform::idle_harts;
 pub use process::{Process, Thread};
-pub use switcher::{preempt_handler_entries, stats_upcall};
+pub use summary::preempt_handler_entries;
 
 /// Kernel coroutines at most (syscall servers, sleepers, switchers): room
 /// for eight processes' full quotas of calls in flight
@@ -47,16 +48,6 @@ static VIEW_OWNERS: [core::sync::atomic::AtomicUsize; process::MAX_PIDS] =
     [const { core::sync::atomic::AtomicUsize::new(0) }; process::MAX_PIDS];
 
 static TRACE: AtomicBool = AtomicBool::new(false);
-static BOOTARGS: spin::Once<&'static str> = spin::Once::new();
-
-/// The number of a `key=N` word on the kernel command line.
-pub fn bootarg(key: &str) -> Option<u64> {
-    BOOTARGS
-        .get()?
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
-}
-
 /// Whether `trace` was on the command line (a line per scheduling decision).
 pub fn tracing() -> bool {
     TRACE.load(Relaxed)
@@ -124,26 +115,37 @@ pub fn switcher_levels() -> usize {
     levels
 }
 
-/// Boot hart: build the executor and the switching coroutines, start init.
-pub fn init(info: crate::boot::BootInfo) {
+/// Boot hart: build the kernel executor (before anything spawns on it).
+pub fn init_executor() {
     // SAFETY: the kernel mapping of the image is in every root, for good.
     let vdso = unsafe { Vdso::from_entry(crate::mm::vdso::kernel_entry()) }
         .unwrap_or_else(|e| panic!("the kernel's vDSO binding refused the image: {e}"));
     let exec = VdsoExecutor::leak(vdso, KERNEL_COROUTINES, &executor_platform::VDSO_PLATFORM)
         .expect("kernel executor");
     KERNEL_EXECUTOR.call_once(|| exec);
-    BOOTARGS.call_once(|| info.bootargs);
-    let mut init = "demo";
-    for arg in info.bootargs.split_whitespace() {
-        match arg.split_once('=') {
-            Some(("init", name)) => init = name,
-            _ if arg == "trace" => TRACE.store(true, Relaxed),
-            _ => {}
-        }
+    if crate::hart::bootargs()
+        .split_whitespace()
+        .any(|w| w == "trace")
+    {
+        TRACE.store(true, Relaxed);
     }
+}
+
+/// Boot hart: one switching coroutine per hart, entering processes through
+/// `switcher` (the layer above: it runs them and deals with their traps).
+pub fn spawn_switchers<S: SpaceSwitcher>(switcher: &'static S, harts: usize) {
     SWITCHING
-        .spawn(exec, &switcher::SWITCHER, info.harts)
+        .spawn(kernel_executor(), switcher, harts)
         .expect("switching coroutines");
+}
+
+/// Boot hart: start pid 1, the program `init=NAME` names (the demo by
+/// default); shut down if it cannot start.
+pub fn spawn_init() {
+    let init = crate::hart::bootargs()
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("init="))
+        .unwrap_or("demo");
     match process::spawn(
         init,
         None,
@@ -170,7 +172,7 @@ pub fn hart_loop() -> ! {
 
 /// pid 1 exited: the system's work is done.
 pub fn init_exited(code: i32) {
-    switcher::print_summary();
+    summary::print_summary();
     crate::net::print_summary();
     println!("rcore-n: init exited with code {code}");
     crate::board::shutdown(code != 0, code as u32)

@@ -33,12 +33,12 @@ use core::task::{Context, Poll};
 use cops_core::Priority;
 use rcore_n_abi::{CopsPage, Errno, MAX_THREADS};
 
+use super::call::{Done, SyscallFuture};
 use super::quota::{Charge, Quota};
 use super::view_changed;
-use super::wait::WaitQueue;
 use crate::fs::FdTable;
 use crate::mm::space::UserSpace;
-use crate::syscall::{Done, SyscallFuture};
+use crate::sync::WaitQueue;
 use crate::trap::UserContext;
 
 /// Process ids are view space ids: `1..MAX_PIDS`.
@@ -142,7 +142,7 @@ pub fn thread_waits() -> usize {
     THREAD_WAITS.load(Relaxed)
 }
 
-pub(super) fn count_thread_wait() {
+pub fn count_thread_wait() {
     THREAD_WAITS.fetch_add(1, Relaxed);
 }
 

@@ -14,7 +14,7 @@ pub struct UserContext {
     kernel: [usize; 15],
     /// The thread's N-extension trap CSRs while it is out of user mode
     /// (after `kernel`: the assembly's offsets stop there).
-    pub uintr: crate::uintr::UserTrapState,
+    pub uintr: super::uintr::UserTrapState,
 }
 
 impl UserContext {

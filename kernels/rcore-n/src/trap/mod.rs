@@ -10,6 +10,7 @@
 //! tells a user trap from a kernel one.
 
 mod context;
+pub mod uintr;
 
 pub use context::{UserContext, run_user};
 
@@ -47,16 +48,36 @@ pub fn init_hart() {
             ints = in(reg) (1usize << 5) | (1 << 1),
         );
     }
-    if crate::net::active() {
+    if EXTERNAL_DRIVER.get().is_some() {
         enable_external();
     }
-    crate::uintr::init_hart();
+    uintr::init_hart();
+}
+
+/// The driver that serves external interrupts (the network's), once one
+/// claims them.
+static EXTERNAL_DRIVER: spin::Once<fn()> = spin::Once::new();
+
+/// `serve` claims the external interrupts: they are enabled on the calling
+/// hart now and on every hart that starts after (`init_hart`), and each one
+/// taken is handed to `serve`.
+pub fn claim_external(serve: fn()) {
+    EXTERNAL_DRIVER.call_once(|| serve);
+    enable_external();
+}
+
+/// Serve this hart's pending external interrupts (from a trap taken in
+/// user mode, or after `wfi` in the idle loop), if a driver claimed them.
+pub fn serve_external() {
+    if let Some(serve) = EXTERNAL_DRIVER.get() {
+        serve();
+    }
 }
 
 /// Let external interrupts (PLIC) end `wfi` and preempt user mode on the
 /// calling hart. Only with a driver that claims them: one left pending
 /// would trap straight back from every entry into user mode.
-pub fn enable_external() {
+fn enable_external() {
     // SAFETY: sets SEIE only; SIE stays clear, so S-mode is not interrupted.
     unsafe { core::arch::asm!("csrs sie, {}", in(reg) 1usize << 9) };
 }
@@ -74,7 +95,7 @@ pub fn decode(ctx: &UserContext) -> Trap {
             Trap::Ipi
         }
         (true, 9) => {
-            crate::net::handle_interrupts();
+            serve_external();
             Trap::External
         }
         (false, 8) => Trap::Syscall,

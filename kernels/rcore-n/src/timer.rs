@@ -15,7 +15,7 @@ pub const DEFAULT_SLICE_MS: u64 = 10;
 pub fn slice_ticks() -> u64 {
     static SLICE: spin::Once<u64> = spin::Once::new();
     *SLICE.call_once(|| {
-        let ms = super::bootarg("slice_ms")
+        let ms = crate::hart::bootarg("slice_ms")
             .filter(|&ms| ms >= 1)
             .unwrap_or(DEFAULT_SLICE_MS);
         ns_to_ticks(ms.saturating_mul(1_000_000))
@@ -32,12 +32,12 @@ pub fn now() -> u64 {
 
 /// Ticks → nanoseconds.
 pub fn ticks_to_ns(t: u64) -> u64 {
-    (t as u128 * 1_000_000_000 / crate::boot::timebase() as u128) as u64
+    (t as u128 * 1_000_000_000 / crate::hart::timebase() as u128) as u64
 }
 
 /// Nanoseconds → ticks (saturating).
 pub fn ns_to_ticks(ns: u64) -> u64 {
-    (ns as u128 * crate::boot::timebase() as u128 / 1_000_000_000).min(u64::MAX as u128 / 2) as u64
+    (ns as u128 * crate::hart::timebase() as u128 / 1_000_000_000).min(u64::MAX as u128 / 2) as u64
 }
 
 /// Sleep until `deadline` (ticks).
@@ -105,7 +105,7 @@ static PROGRAMMED: [AtomicU64; crate::board::MAX_HARTS] =
 /// Program this hart's timer for `deadline` (clears a pending timer
 /// interrupt if the deadline is in the future).
 pub fn set_timer(deadline: u64) {
-    if let Some(p) = PROGRAMMED.get(crate::boot::hart_id()) {
+    if let Some(p) = PROGRAMMED.get(crate::hart::hart_id()) {
         p.store(deadline, Relaxed);
     }
     let _ = sbi_rt::set_timer(deadline);
@@ -115,7 +115,7 @@ pub fn set_timer(deadline: u64) {
 /// SBI call) only if it is not already due to fire in time.
 pub fn fire_by(deadline: u64) {
     let programmed = PROGRAMMED
-        .get(crate::boot::hart_id())
+        .get(crate::hart::hart_id())
         .map_or(0, |p| p.load(Relaxed));
     if programmed <= now() || programmed > deadline {
         set_timer(deadline);

@@ -1,7 +1,7 @@
 //! User interrupts through the RISC-V **N extension**, when the harts have
 //! it and the firmware delegates it (rcore-n's own firmware does; stock
 //! OpenSBI does not, and stock QEMU has no N at all). One kernel image:
-//! [`init_hart`] probes at boot, and without N every process keeps the
+//! `trap::uintr::init_hart` probes at boot, and without N every process keeps the
 //! soft backend (an upcall on the return from a system call).
 //!
 //! With N, a process that asks for it (`uintr_mode(1)`, which its runtime
@@ -20,18 +20,15 @@
 //!   thread's state), so an interrupt a process raised for itself can never
 //!   reach another process that runs next on the hart.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*, fence};
+use core::sync::atomic::{AtomicUsize, Ordering::*, fence};
 
-use cops_uintr::riscv_n::{bits, hw};
-use cops_uintr::{DOORBELL_HW, DOORBELL_SOFT};
+use cops_uintr::{DOORBELL_HW, DOORBELL_SOFT, PageSized, Record};
 use rcore_n_abi::Errno;
 
+use super::Process;
 use crate::board::MAX_HARTS;
-use crate::task::Process;
 use crate::trap::UserContext;
-
-/// The harts implement N and the firmware delegates the user interrupts.
-static AVAILABLE: AtomicBool = AtomicBool::new(false);
+use crate::trap::uintr::{UserTrapState, available};
 
 /// The serial of the process each hart is running in user mode (0: none).
 static IN_USER: [AtomicUsize; MAX_HARTS] = [const { AtomicUsize::new(0) }; MAX_HARTS];
@@ -41,86 +38,26 @@ static RAISED: AtomicUsize = AtomicUsize::new(0);
 static IPIS: AtomicUsize = AtomicUsize::new(0);
 static FAST_REENTRIES: AtomicUsize = AtomicUsize::new(0);
 
-/// A thread's user trap CSRs while it is not in user mode.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UserTrapState {
-    uie: usize,
-    utvec: usize,
-    uscratch: usize,
-    uepc: usize,
-    ucause: usize,
-    utval: usize,
-    /// `uip.USIP` was pending when the thread left user mode.
-    usip: bool,
-}
+impl Process {
+    /// The process's user-interrupt page.
+    pub fn uintr(&self) -> &'static PageSized {
+        // SAFETY: a zeroed, page-aligned frame owned by this process's space
+        // for as long as the process exists; every field is atomic.
+        unsafe { PageSized::from_zeroed(self.uintr_page as *mut u8) }
+    }
 
-/// Whether user interrupts go through the N extension on this machine.
-pub fn available() -> bool {
-    AVAILABLE.load(Relaxed)
-}
-
-/// Set by the first (boot) hart's probe.
-static PROBED: AtomicBool = AtomicBool::new(false);
-
-/// Probe the calling hart for N with delegated user interrupts, and set
-/// `sideleg`/`sedeleg`. Called by `trap::init_hart` (after `stvec`); the
-/// boot hart calls it before it starts any other.
-pub fn init_hart() {
-    let n = probe_sideleg();
-    if !PROBED.swap(true, Relaxed) {
-        AVAILABLE.store(n, Relaxed);
-        if n {
-            println!(
-                "[kernel] user interrupts: N extension (sideleg {:#x}), hardware delivery",
-                bits::ALL_USER
-            );
-        } else {
-            println!(
-                "[kernel] user interrupts: soft upcalls (no N extension, or the firmware does not delegate it)"
-            );
+    /// Post a wake for coroutine `cid`; ring (wake a waiting thread) when
+    /// the post asks for it or overflowed (the handler will resync).
+    pub fn post_wake(&self, cid: u64) {
+        let doorbell = self
+            .uintr()
+            .post(Record::wake(cid))
+            .map_or(true, |p| p.notify);
+        if doorbell {
+            self.upcall_waiters.notify_all();
+            ring(self);
         }
-    } else {
-        assert_eq!(
-            n,
-            available(),
-            "hart {} differs from the boot hart in N support",
-            crate::boot::hart_id()
-        );
     }
-}
-
-/// Write `sideleg` and read it back; an illegal-instruction trap (no N)
-/// lands on a local label through a temporary `stvec`. The user software,
-/// timer and external interrupts are delegated to U-mode (without the
-/// firmware's `mideleg` 0x111 they read back 0); no exception is
-/// (`sedeleg` = 0): a user fault stays the kernel's business.
-fn probe_sideleg() -> bool {
-    let got: usize;
-    // SAFETY: SIE is clear, so the only trap possible here is the one the
-    // temporary vector expects; `stvec` is restored before returning.
-    unsafe {
-        core::arch::asm!(
-            "csrr {old}, stvec",
-            "la {tmp}, 3f",
-            "csrw stvec, {tmp}",
-            "li {tmp}, {want}",
-            "csrw 0x103, {tmp}",
-            "csrw 0x102, zero",
-            "csrr {got}, 0x103",
-            "j 4f",
-            ".align 2",
-            "3:",
-            "li {got}, 0",
-            "4:",
-            "csrw stvec, {old}",
-            old = out(reg) _,
-            tmp = out(reg) _,
-            got = out(reg) got,
-            want = const bits::ALL_USER,
-        );
-    }
-    got as u64 & bits::USER_SOFT != 0
 }
 
 /// Whether `proc` is interrupted through the N extension right now.
@@ -150,7 +87,7 @@ pub fn ring(proc: &Process) {
     // Pairs with the fence in `run_user`: either that hart sees the page
     // pending before it enters user mode, or we see it in `IN_USER`.
     fence(SeqCst);
-    let me = crate::boot::hart_id();
+    let me = crate::hart::hart_id();
     let mut mask = 0usize;
     for (hart, serial) in IN_USER.iter().enumerate() {
         if hart != me && serial.load(Relaxed) == proc.serial {
@@ -177,7 +114,7 @@ pub unsafe fn run_user(proc: &Process, ctx: &mut UserContext) {
     // With N present every thread's user trap state is switched, in soft
     // mode too: user code can write its own `uie` and raise its own `USIP`
     // whatever mode it asked for, and that must not reach the next thread.
-    let hart = crate::boot::hart_id();
+    let hart = crate::hart::hart_id();
     loop {
         let hw = hardware(proc);
         enter_once(proc, ctx, hart, hw);
@@ -214,46 +151,20 @@ fn enter_once(proc: &Process, ctx: &mut UserContext, hart: usize, doorbell: bool
         fence(SeqCst);
     }
     let s = ctx.uintr;
-    let usip = s.usip || (doorbell && proc.uintr().is_pending());
-    if usip && !s.usip {
+    let usip = s.usip() || (doorbell && proc.uintr().is_pending());
+    if usip && !s.usip() {
         RAISED.fetch_add(1, Relaxed);
     }
-    // SAFETY: N is present (`hardware`); these CSRs belong to the thread
-    // about to run, and the kernel never takes user interrupts itself
-    // (they are delivered only in U-mode). The space is active and the
-    // context ours (the caller's contract).
+    // SAFETY: N is present (`hardware`); the state is the thread's about
+    // to run, the space is active and the context ours (the caller's
+    // contract).
     unsafe {
-        hw::write_uie(s.uie as u64);
-        hw::write_utvec(s.utvec as u64);
-        hw::write_uscratch(s.uscratch as u64);
-        hw::write_uepc(s.uepc as u64);
-        hw::write_ucause(s.ucause as u64);
-        hw::write_utval(s.utval as u64);
-        // Set or clear: the hart's USIP is this thread's alone from here.
-        if usip {
-            core::arch::asm!("csrs 0x044, {}", in(reg) bits::USER_SOFT);
-        } else {
-            hw::csr_clear_uip(bits::USER_SOFT);
-        }
+        s.load(usip);
         crate::trap::run_user(ctx);
     }
     IN_USER[hart].store(0, Relaxed);
-    // SAFETY: as above; clearing `uie` and `USIP` keeps this thread's
-    // interrupt from reaching whatever runs next on the hart (and keeps a
-    // pending user interrupt from ending the kernel's `wfi`).
-    unsafe {
-        ctx.uintr = UserTrapState {
-            uie: hw::read_uie() as usize,
-            utvec: hw::read_utvec() as usize,
-            uscratch: hw::read_uscratch() as usize,
-            uepc: hw::read_uepc() as usize,
-            ucause: hw::read_ucause() as usize,
-            utval: hw::read_utval() as usize,
-            usip: hw::read_uip() & bits::USER_SOFT != 0,
-        };
-        hw::write_uie(0);
-        hw::csr_clear_uip(bits::USER_SOFT);
-    }
+    // SAFETY: N is present and the hart just left this thread's user mode.
+    ctx.uintr = unsafe { UserTrapState::save_and_clear() };
 }
 
 /// One line for the closing summary (nothing without N).

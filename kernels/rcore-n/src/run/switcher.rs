@@ -1,8 +1,6 @@
 //! The kernel's side of the switching coroutine: enter the chosen process
 //! in user mode, and deal with whatever brought it back.
 
-use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -10,25 +8,14 @@ use cops_core::switching::SpaceSwitcher;
 use cops_core::view::SpaceId;
 use cops_core::{CoroutineKind, ExecutorOps, Priority};
 
-use super::process::{self, Process, Thread};
-use super::{kernel_executor, timer, tracing};
 use crate::syscall::{self, Next};
+use crate::task::process::{self, Process, Thread};
+use crate::task::{kernel_executor, tracing};
+use crate::timer;
 use crate::trap::{self, Trap};
 
 pub struct Switcher;
 pub static SWITCHER: Switcher = Switcher;
-
-/// Per-process figures for the closing summary.
-#[derive(Default, Clone)]
-struct ProcessRecord {
-    name: String,
-    cap: u8,
-    entries: u64,
-    ticks: u64,
-    syscalls: u64,
-    upcalls: u64,
-    exit: Option<i32>,
-}
 
 /// The serial of the space whose table each hart has loaded.
 static LOADED_SPACE: [AtomicUsize; crate::board::MAX_HARTS] =
@@ -37,16 +24,6 @@ static LOADED_SPACE: [AtomicUsize; crate::board::MAX_HARTS] =
 /// What each hart entered last, as `pid << 8 | tid`.
 static LAST_ENTERED: [AtomicUsize; crate::board::MAX_HARTS] =
     [const { AtomicUsize::new(0) }; crate::board::MAX_HARTS];
-
-/// Times a thread was sent into its process's preemption handler.
-static PREEMPT_HANDLER_ENTRIES: AtomicUsize = AtomicUsize::new(0);
-
-/// Times a thread was sent into its process's preemption handler.
-pub fn preempt_handler_entries() -> usize {
-    PREEMPT_HANDLER_ENTRIES.load(Relaxed)
-}
-
-static RECORDS: spin::Mutex<BTreeMap<usize, ProcessRecord>> = spin::Mutex::new(BTreeMap::new());
 
 impl SpaceSwitcher for Switcher {
     fn enter(&self, space: SpaceId, priority: Priority) {
@@ -57,7 +34,7 @@ impl SpaceSwitcher for Switcher {
             return;
         };
         // Trace only decisions that change what a hart runs.
-        let hart = crate::boot::hart_id();
+        let hart = crate::hart::hart_id();
         let now_running = (proc.pid << 8) | thread.tid;
         let last = LAST_ENTERED.get(hart).map(|l| l.swap(now_running, Relaxed));
         if tracing() && last != Some(now_running) {
@@ -75,11 +52,11 @@ impl SpaceSwitcher for Switcher {
 }
 
 fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
-    let hart = crate::boot::hart_id();
+    let hart = crate::hart::hart_id();
     let mut ctx = thread.ctx.lock();
     // With hardware user interrupts the entry path raises USIP instead.
-    if thread.at_safe_point.load(Relaxed) && !crate::uintr::hardware(proc) {
-        syscall::deliver_upcall(proc, &thread, &mut ctx);
+    if thread.at_safe_point.load(Relaxed) && !crate::task::uintr::hardware(proc) {
+        super::upcall::deliver(proc, &thread, &mut ctx);
     }
     let next_sleeper = timer::wake_expired();
     let slice_end = timer::now().saturating_add(timer::slice_ticks());
@@ -94,26 +71,13 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
         }
     }
     let t0 = timer::now();
-    super::kernel_view::entering_user(priority.level(), super::executor_platform::idle_harts());
+    crate::task::kernel_view::entering_user(priority.level(), crate::task::idle_harts());
     // SAFETY: the space is active and we hold the thread's context.
-    unsafe { crate::uintr::run_user(proc, &mut ctx) };
-    super::kernel_view::left_user();
+    unsafe { crate::task::uintr::run_user(proc, &mut ctx) };
+    crate::task::kernel_view::left_user();
     let ran = timer::now() - t0;
     let trap = trap::decode(&ctx);
-    {
-        let mut records = RECORDS.lock();
-        let s = records.entry(proc.pid).or_default();
-        if s.name != proc.name {
-            *s = ProcessRecord {
-                name: proc.name.clone(),
-                ..ProcessRecord::default()
-            };
-        }
-        s.cap = proc.cap().level();
-        s.entries += 1;
-        s.ticks += ran;
-        s.syscalls += (trap == Trap::Syscall) as u64;
-    }
+    crate::task::summary::record_entry(proc, ran, trap == Trap::Syscall);
     // Inside the preemption handler the interrupted poll may hold the
     // executor's locks: no upcall until `preempt_return`.
     let in_preempt_handler = thread.preempt_saved.lock().is_some();
@@ -138,7 +102,7 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
                 // Below the interrupted frame, 16-byte aligned.
                 ctx.x[2] = (ctx.x[2] - 128) & !15;
                 drop(ctx);
-                PREEMPT_HANDLER_ENTRIES.fetch_add(1, Relaxed);
+                crate::task::summary::count_preempt_handler_entry();
                 return run_once(proc, thread, priority);
             }
             drop(ctx);
@@ -203,13 +167,13 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
 }
 
 fn exit_process(proc: &Arc<Process>, code: i32) {
-    RECORDS.lock().entry(proc.pid).or_default().exit = Some(code);
+    crate::task::summary::record_exit(proc.pid, code);
     proc.exit(code);
 }
 
 fn record_exit(proc: &Process) {
     if let Some(code) = *proc.exit_code.lock() {
-        RECORDS.lock().entry(proc.pid).or_default().exit = Some(code);
+        crate::task::summary::record_exit(proc.pid, code);
     }
 }
 
@@ -245,36 +209,5 @@ fn block_on_kernel(
     {
         thread.ctx.lock().set_ret(rcore_n_abi::Errno::Again.ret());
         proc.make_ready(thread);
-    }
-}
-
-/// An upcall was delivered to `pid`.
-pub fn stats_upcall(pid: usize) {
-    RECORDS.lock().entry(pid).or_default().upcalls += 1;
-}
-
-/// The table printed at shutdown.
-pub fn print_summary() {
-    let processes = process::spawned();
-    let kib = crate::mm::vdso::size() / 1024;
-    println!(
-        "[kernel] vdso: one copy of the scheduler ({kib} KiB) run by the kernel and {processes} processes ({} KiB not duplicated)",
-        kib * processes
-    );
-    crate::uintr::print_summary();
-    println!("[kernel] summary (time in microseconds of user mode):");
-    println!("  pid  program            cap  entries  syscalls  upcalls   user-us  exit");
-    let tb = crate::boot::timebase().max(1);
-    for (pid, s) in RECORDS.lock().iter() {
-        let exit = s.exit.map_or(String::from("-"), |c| alloc::format!("{c}"));
-        println!(
-            "  {pid:<4} {:<18} {:<4} {:<8} {:<9} {:<9} {:<9} {exit}",
-            s.name,
-            s.cap,
-            s.entries,
-            s.syscalls,
-            s.upcalls,
-            s.ticks * 1_000_000 / tb
-        );
     }
 }
