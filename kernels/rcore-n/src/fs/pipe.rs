@@ -33,9 +33,9 @@ pub struct PipeEnd {
 }
 
 impl Pipe {
-    /// A new pipe: (read end, write end); `-EMFILE` past [`MAX_PIPES`],
+    /// Open a new pipe: (read end, write end); `-EMFILE` past [`MAX_PIPES`],
     /// `-ENOMEM` without room for its buffer.
-    pub fn new() -> Result<(Arc<PipeEnd>, Arc<PipeEnd>), Errno> {
+    pub fn open() -> Result<(Arc<PipeEnd>, Arc<PipeEnd>), Errno> {
         if PIPES
             .fetch_update(Relaxed, Relaxed, |n| (n < MAX_PIPES).then_some(n + 1))
             .is_err()

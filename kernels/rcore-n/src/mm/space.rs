@@ -159,7 +159,7 @@ impl UserSpace {
     /// `align`-aligned and lie in one page (for atomics the kernel shares
     /// with the process).
     pub fn user_pa(&self, va: usize, len: usize, align: usize) -> Result<usize> {
-        if va % align != 0 || va % PAGE_SIZE + len > PAGE_SIZE {
+        if !va.is_multiple_of(align) || va % PAGE_SIZE + len > PAGE_SIZE {
             return Err(Errno::Inval);
         }
         let (pa, flags) = self.table.translate(va).ok_or(Errno::Fault)?;

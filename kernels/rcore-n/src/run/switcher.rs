@@ -64,11 +64,11 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
     // Switch tables only when entering another space: a system call and
     // its return stay in one space with a warm TLB. The serial (not the
     // satp value) identifies the space, because roots are recycled.
-    if let Some(loaded) = LOADED_SPACE.get(hart) {
-        if loaded.swap(proc.serial, Relaxed) != proc.serial {
-            // SAFETY: this process's table maps the kernel identically.
-            unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) proc.satp()) };
-        }
+    if let Some(loaded) = LOADED_SPACE.get(hart)
+        && loaded.swap(proc.serial, Relaxed) != proc.serial
+    {
+        // SAFETY: this process's table maps the kernel identically.
+        unsafe { core::arch::asm!("csrw satp, {}", "sfence.vma", in(reg) proc.satp()) };
     }
     let t0 = timer::now();
     crate::task::kernel_view::entering_user(priority.level(), crate::task::idle_harts());

@@ -122,7 +122,7 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
 
 pub fn pipe(proc: &Process, fds_ptr: usize) -> Result<isize> {
     proc.space.lock().check_writable(fds_ptr, 16)?;
-    let (r, w) = Pipe::new()?;
+    let (r, w) = Pipe::open()?;
     let mut fds = proc.fds.lock();
     let rfd = fds.insert(File::Pipe(r))?;
     let wfd = match fds.insert(File::Pipe(w)) {

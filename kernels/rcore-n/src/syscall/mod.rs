@@ -44,7 +44,7 @@ impl From<Result<isize>> for Next {
 /// Serve the system call in `ctx` (`a7` = number).
 pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext) -> Next {
     let a = [ctx.a(0), ctx.a(1), ctx.a(2)];
-    let r = match ctx.x[17] {
+    match ctx.x[17] {
         nr::WRITE => fs::write(proc, a[0], a[1], a[2]),
         nr::READ => fs::read(proc, a[0], a[1], a[2]),
         nr::PIPE => fs::pipe(proc, a[0]).into(),
@@ -85,8 +85,7 @@ pub fn dispatch(proc: &Arc<Process>, thread: &Arc<Thread>, ctx: &mut UserContext
         nr::BOOTARG => bootarg(proc, a[0], a[1]).into(),
         nr::SHUTDOWN => process::shutdown(proc, a[0] as i32).into(),
         _ => Next::Return(Errno::NoSys.ret()),
-    };
-    r
+    }
 }
 
 /// One of the kernel's resource counters (`rcore_n_abi::stat`).

@@ -66,10 +66,10 @@ pub fn spawn(proc: &Arc<Process>, name: usize, len: usize, level: usize) -> Resu
 
 pub fn waitpid(proc: &Arc<Process>, pid: usize, code_ptr: usize) -> Next {
     let want = (pid != usize::MAX).then_some(pid);
-    if code_ptr != 0 {
-        if let Err(e) = proc.space.lock().check_writable(code_ptr, 4) {
-            return Next::Return(e.ret());
-        }
+    if code_ptr != 0
+        && let Err(e) = proc.space.lock().check_writable(code_ptr, 4)
+    {
+        return Next::Return(e.ret());
     }
     let parent = proc.clone();
     let done = move |pid: usize, code: i32| Done {
@@ -107,10 +107,10 @@ pub fn thread_join(proc: &Arc<Process>, me: &Thread, tid: usize, code_ptr: usize
     if !proc.has_thread(tid) {
         return Next::Return(Errno::Srch.ret());
     }
-    if code_ptr != 0 {
-        if let Err(e) = proc.space.lock().check_writable(code_ptr, 4) {
-            return Next::Return(e.ret());
-        }
+    if code_ptr != 0
+        && let Err(e) = proc.space.lock().check_writable(code_ptr, 4)
+    {
+        return Next::Return(e.ret());
     }
     let proc = proc.clone();
     block(async move {

@@ -115,11 +115,11 @@ extern "C" fn thread_main(t: *mut KernelThread) -> ! {
             // Borrow the waker, never clone it here: a clone on this stack
             // would never be dropped once the thread finishes (its stack
             // is abandoned), and would pin the coroutine's slot forever.
-            if let (Some(call), Some(waker)) = ((*t).call.as_mut(), (*t).waker.as_ref()) {
-                if let Poll::Ready(done) = call.as_mut().poll(&mut Context::from_waker(waker)) {
-                    (*t).done = Some(done);
-                    (*t).call = None;
-                }
+            if let (Some(call), Some(waker)) = ((*t).call.as_mut(), (*t).waker.as_ref())
+                && let Poll::Ready(done) = call.as_mut().poll(&mut Context::from_waker(waker))
+            {
+                (*t).done = Some(done);
+                (*t).call = None;
             }
             __kthread_switch(&raw mut (*t).thread, &raw const (*t).executor);
         }
