@@ -246,6 +246,16 @@ pub fn guest_bootargs(name: &str) -> String {
 /// Boot each guest test under each SMP configuration: a test passes when
 /// QEMU exits 0 (the finisher's pass code) and the guest printed its line.
 pub fn test(report: &mut Report) {
+    // The kernel's modules only use the ones below them (src/main.rs).
+    let what = "rcore-n layers (scripts/check-layers.sh)";
+    match tools::run_captured(
+        &mut Command::new(root().join("kernels/rcore-n/scripts/check-layers.sh")),
+        Duration::from_secs(60),
+    ) {
+        Ok((true, _, _)) => report.pass(what, 1),
+        Ok((_, _, out)) => report.fail(what, 1, out.trim()),
+        Err(e) => report.fail(what, 1, &e),
+    }
     if let Err(e) = tools::ensure_qemu() {
         report.fail("qemu", 1, &e);
         return;
