@@ -14,6 +14,9 @@ use crate::task::{kernel_executor, tracing};
 use crate::timer;
 use crate::trap::{self, Trap};
 
+/// The time slice of a thread inside its process's preemption handler.
+const PREEMPT_HANDLER_SLICE_NS: u64 = 1_000_000;
+
 pub struct Switcher;
 pub static SWITCHER: Switcher = Switcher;
 
@@ -59,7 +62,14 @@ fn run_once(proc: &Arc<Process>, thread: Arc<Thread>, priority: Priority) {
         super::upcall::deliver(proc, &thread, &mut ctx);
     }
     let next_sleeper = timer::wake_expired();
-    let slice_end = timer::now().saturating_add(timer::slice_ticks());
+    // The preemption handler needs microseconds (mark, yield, unmark): a
+    // handler that spins instead is preempted after 1 ms, not a slice.
+    let slice = if thread.preempt_saved.lock().is_some() {
+        timer::ns_to_ticks(PREEMPT_HANDLER_SLICE_NS).min(timer::slice_ticks())
+    } else {
+        timer::slice_ticks()
+    };
+    let slice_end = timer::now().saturating_add(slice);
     timer::fire_by(next_sleeper.map_or(slice_end, |d| d.min(slice_end)));
     // Switch tables only when entering another space: a system call and
     // its return stay in one space with a warm TLB. The serial (not the
