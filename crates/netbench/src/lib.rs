@@ -50,6 +50,10 @@ pub const MAX_REQUEST_LEN: usize = HEADER_LEN + MAX_CELLS;
 pub const MAX_REPLY_LEN: usize = HEADER_LEN + 4 * MAX_CELLS;
 /// The length of an error frame.
 pub const ERROR_LEN: usize = HEADER_LEN;
+/// Rounds of connections in the server's test mode (`net_server
+/// net.conns=N`, driven by `cargo xtask test net`): two that size the
+/// kernel's caches, then rounds in which a leak shows as growth.
+pub const TEST_ROUNDS: usize = 5;
 
 const KIND_REQUEST: u8 = 1;
 const KIND_REPLY: u8 = 2;
