@@ -314,23 +314,141 @@ pub const NO_PRIORITY: u8 = 255;
 /// (and frees the slot). A caller that finds `BUSY` waits for `DONE`
 /// before releasing its buffer. 32-byte aligned, so a slot never straddles
 /// a page.
+///
+/// Both sides go through the methods below, never the state word itself:
+/// the user side [`claim`](Self::claim)s, [`release`](Self::release)s,
+/// [`take_result`](Self::take_result)s or [`abandon`](Self::abandon)s; the
+/// kernel [`begin_completion`](Self::begin_completion)s, then
+/// [`finish`](Self::finish)es.
 #[repr(C, align(32))]
 pub struct AsyncSlot {
-    pub state: core::sync::atomic::AtomicU32,
+    state: core::sync::atomic::AtomicU32,
     _pad: u32,
-    pub result: core::sync::atomic::AtomicI64,
+    result: core::sync::atomic::AtomicI64,
     /// The waiting coroutine (user bookkeeping; the kernel ignores it).
     pub owner: core::sync::atomic::AtomicU64,
     /// `rdtime` when the kernel posted the wake (for latency figures).
-    pub posted_at: core::sync::atomic::AtomicU64,
+    posted_at: core::sync::atomic::AtomicU64,
+}
+
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(offset_of!(AsyncSlot, state) == 0);
+    assert!(offset_of!(AsyncSlot, result) == 8);
+    assert!(offset_of!(AsyncSlot, owner) == 16);
+    assert!(offset_of!(AsyncSlot, posted_at) == 24);
+    assert!(size_of::<AsyncSlot>() == 32 && align_of::<AsyncSlot>() == 32);
+};
+
+/// What the kernel found when it came to complete a call
+/// ([`AsyncSlot::begin_completion`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The caller still waits: the slot is the kernel's (`BUSY`) until
+    /// [`AsyncSlot::finish`].
+    Deliver,
+    /// The caller gave up: the slot is free again; write nothing.
+    Abandoned,
+    /// Not a state the protocol allows (the process wrote garbage): leave
+    /// it, only the process suffers.
+    Garbage,
+}
+
+/// What a caller giving up found ([`AsyncSlot::abandon`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandon {
+    /// Given up (the kernel will write nothing), or already over.
+    Done,
+    /// The kernel is copying into the caller's buffers right now: try
+    /// again once it finished (they must outlive the copy).
+    KernelBusy,
 }
 
 impl AsyncSlot {
-    pub const FREE: u32 = 0;
-    pub const WAITING: u32 = 1;
-    pub const BUSY: u32 = 2;
-    pub const DONE: u32 = 3;
-    pub const ABANDONED: u32 = 4;
+    const FREE: u32 = 0;
+    const WAITING: u32 = 1;
+    const BUSY: u32 = 2;
+    const DONE: u32 = 3;
+    const ABANDONED: u32 = 4;
+
+    /// User: take a free slot for a call (`FREE → WAITING`).
+    pub fn claim(&self) -> bool {
+        use core::sync::atomic::Ordering::*;
+        self.state
+            .compare_exchange(Self::FREE, Self::WAITING, Acquire, Relaxed)
+            .is_ok()
+    }
+
+    /// User: give back a claimed slot the kernel never took (the call
+    /// completed at once or was refused).
+    pub fn release(&self) {
+        self.state
+            .store(Self::FREE, core::sync::atomic::Ordering::Release);
+    }
+
+    /// User: the call's result and when the kernel posted it, freeing the
+    /// slot, once the kernel finished; `None` while it runs.
+    pub fn take_result(&self) -> Option<(i64, u64)> {
+        use core::sync::atomic::Ordering::*;
+        if self.state.load(Acquire) != Self::DONE {
+            return None;
+        }
+        let r = (self.result.load(Relaxed), self.posted_at.load(Relaxed));
+        self.state.store(Self::FREE, Release);
+        Some(r)
+    }
+
+    /// User: give the call up (`WAITING → ABANDONED`, or free a finished
+    /// slot).
+    pub fn abandon(&self) -> Abandon {
+        use core::sync::atomic::Ordering::*;
+        match self
+            .state
+            .compare_exchange(Self::WAITING, Self::ABANDONED, AcqRel, Acquire)
+        {
+            Ok(_) => Abandon::Done,
+            Err(Self::BUSY) => Abandon::KernelBusy,
+            Err(_) => {
+                self.state.store(Self::FREE, Release);
+                Abandon::Done
+            }
+        }
+    }
+
+    /// User: whether a call is in flight or finished and not yet taken (its
+    /// owner must look at it after lost wake records).
+    pub fn in_use(&self) -> bool {
+        matches!(
+            self.state.load(core::sync::atomic::Ordering::Acquire),
+            Self::WAITING | Self::BUSY | Self::DONE
+        )
+    }
+
+    /// Kernel: come to complete the call (`WAITING → BUSY`; an abandoned
+    /// slot is freed).
+    pub fn begin_completion(&self) -> Completion {
+        use core::sync::atomic::Ordering::*;
+        match self
+            .state
+            .compare_exchange(Self::WAITING, Self::BUSY, AcqRel, Acquire)
+        {
+            Ok(_) => Completion::Deliver,
+            Err(Self::ABANDONED) => {
+                self.state.store(Self::FREE, Release);
+                Completion::Abandoned
+            }
+            Err(_) => Completion::Garbage,
+        }
+    }
+
+    /// Kernel, after [`Completion::Deliver`] and the copy of any output:
+    /// publish the result (`BUSY → DONE`).
+    pub fn finish(&self, result: i64, posted_at: u64) {
+        use core::sync::atomic::Ordering::*;
+        self.result.store(result, Relaxed);
+        self.posted_at.store(posted_at, Relaxed);
+        self.state.store(Self::DONE, Release);
+    }
 
     /// A free slot.
     pub const fn new() -> Self {

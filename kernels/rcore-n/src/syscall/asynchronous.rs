@@ -10,11 +10,10 @@
 //! wakers use (COPS §4.2, Figure 4).
 
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering::*;
 
 use cops_core::{CoroutineKind, ExecutorOps};
 use cops_uintr::soft;
-use rcore_n_abi::{AsyncSlot, Errno, nr};
+use rcore_n_abi::{AsyncSlot, Completion, Errno, nr};
 
 use super::{Done, Next, dispatch};
 use crate::task::{Process, Thread, kernel_executor};
@@ -78,20 +77,11 @@ fn complete(proc: &Process, slot_pa: usize, cid: u64, done: Done) {
     // SAFETY: `slot_pa` is 8-aligned, inside one user page of this live
     // process; the process writes it concurrently, hence atomics only.
     let slot = unsafe { &*(slot_pa as *const AsyncSlot) };
-    match slot
-        .state
-        .compare_exchange(AsyncSlot::WAITING, AsyncSlot::BUSY, AcqRel, Acquire)
-    {
-        Ok(_) => {
-            let ret = done.commit(proc);
-            slot.result.store(ret as i64, Relaxed);
-            slot.posted_at.store(crate::timer::now(), Relaxed);
-            slot.state.store(AsyncSlot::DONE, Release);
-            proc.post_wake(cid);
-        }
-        // The caller dropped its future: write nothing, free the slot.
-        Err(AsyncSlot::ABANDONED) => slot.state.store(AsyncSlot::FREE, Release),
-        Err(_) => {} // garbage in the slot: only the process suffers
+    // Abandoned (the caller dropped its future) or garbage: write nothing.
+    if slot.begin_completion() == Completion::Deliver {
+        let ret = done.commit(proc);
+        slot.finish(ret as i64, crate::timer::now());
+        proc.post_wake(cid);
     }
 }
 

@@ -15,7 +15,7 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicU64, Ordering::*};
 use core::task::{Context, Poll};
 
-use rcore_n_abi::{AsyncSlot, Errno, nr};
+use rcore_n_abi::{Abandon, AsyncSlot, Errno, nr};
 
 use crate::syscall::{check, raw, raw6};
 use crate::uintr::SLOT_TABLE;
@@ -179,11 +179,7 @@ pub struct AsyncCall<'a> {
 }
 
 fn take_slot() -> Option<&'static AsyncSlot> {
-    SLOT_TABLE.iter().find(|s| {
-        s.state
-            .compare_exchange(AsyncSlot::FREE, AsyncSlot::WAITING, Acquire, Relaxed)
-            .is_ok()
-    })
+    SLOT_TABLE.iter().find(|s| s.claim())
 }
 
 impl Future for AsyncCall<'_> {
@@ -214,7 +210,7 @@ impl Future for AsyncCall<'_> {
                 ],
             );
             if r != Errno::InProgress.ret() {
-                slot.state.store(AsyncSlot::FREE, Release);
+                slot.release();
                 STATS.immediate.fetch_add(1, Relaxed);
                 return Poll::Ready(check(r));
             }
@@ -222,18 +218,13 @@ impl Future for AsyncCall<'_> {
             self.slot = Some(slot);
         }
         let slot = self.slot.expect("polled after completion");
-        if slot.state.load(Acquire) != AsyncSlot::DONE {
+        let Some((r, posted_at)) = slot.take_result() else {
             return Poll::Pending; // the kernel's wake record will poll us again
-        }
-        let r = slot.result.load(Relaxed) as isize;
-        LAST_LATENCY.store(
-            crate::syscall::ticks().wrapping_sub(slot.posted_at.load(Relaxed)),
-            Relaxed,
-        );
-        slot.state.store(AsyncSlot::FREE, Release);
+        };
+        LAST_LATENCY.store(crate::syscall::ticks().wrapping_sub(posted_at), Relaxed);
         self.slot = None;
         STATS.completed.fetch_add(1, Relaxed);
-        Poll::Ready(check(r))
+        Poll::Ready(check(r as isize))
     }
 }
 
@@ -242,20 +233,8 @@ impl Drop for AsyncCall<'_> {
         let Some(slot) = self.slot.take() else { return };
         // Give up: the kernel then writes nothing. If it is already copying
         // into our buffers, wait for it to finish before they go away.
-        loop {
-            match slot.state.compare_exchange(
-                AsyncSlot::WAITING,
-                AsyncSlot::ABANDONED,
-                AcqRel,
-                Acquire,
-            ) {
-                Ok(_) => return,
-                Err(AsyncSlot::BUSY) => crate::syscall::sched_yield(),
-                Err(_) => {
-                    slot.state.store(AsyncSlot::FREE, Release);
-                    return;
-                }
-            }
+        while slot.abandon() == Abandon::KernelBusy {
+            crate::syscall::sched_yield();
         }
     }
 }

@@ -233,8 +233,7 @@ pub fn take_preempt() -> bool {
 /// queue, and their owners must re-check their slots.
 fn resync(exec: &cops_vdso::binding::VdsoExecutor) {
     for slot in &SLOT_TABLE {
-        let s = slot.state.load(core::sync::atomic::Ordering::Acquire);
-        if s == AsyncSlot::WAITING || s == AsyncSlot::BUSY || s == AsyncSlot::DONE {
+        if slot.in_use() {
             let _ = exec.wake(CoroutineId::from_raw(
                 slot.owner.load(core::sync::atomic::Ordering::Relaxed),
             ));

@@ -173,8 +173,9 @@ fn one_call(r: &mut Rng) {
         let [a0, a1, a2] = args(r, inner);
         let slot = if r.below(3) != 0 {
             let s = &SLOTS[r.below(16)];
-            s.state
-                .store(AsyncSlot::WAITING, core::sync::atomic::Ordering::Relaxed);
+            // Whatever state an earlier call left it in: waiting again.
+            let _ = s.abandon();
+            let _ = s.claim();
             s as *const _ as usize
         } else {
             nasty(r)

@@ -54,10 +54,7 @@ fn flood_writes() -> (usize, Errno) {
     let mut slots = Vec::new();
     loop {
         let slot = alloc::boxed::Box::leak(alloc::boxed::Box::new(rcore_n_abi::AsyncSlot::new()));
-        slot.state.store(
-            rcore_n_abi::AsyncSlot::WAITING,
-            core::sync::atomic::Ordering::Relaxed,
-        );
+        assert!(slot.claim());
         let r = syscall::raw6(
             nr::ASYNC,
             [
@@ -151,10 +148,7 @@ async fn main() -> i32 {
             let e = loop {
                 let slot =
                     alloc::boxed::Box::leak(alloc::boxed::Box::new(rcore_n_abi::AsyncSlot::new()));
-                slot.state.store(
-                    rcore_n_abi::AsyncSlot::WAITING,
-                    core::sync::atomic::Ordering::Relaxed,
-                );
+                assert!(slot.claim());
                 let r = syscall::raw6(
                     nr::ASYNC,
                     [nr::SLEEP, usize::MAX, 0, 0, slot as *const _ as usize, 0],
