@@ -420,19 +420,19 @@ mod slab_queue {
             let mut bits = self.queues.bitmap;
             let mut cursor = super::NIL;
             core::iter::from_fn(move || {
-                loop {
-                    if cursor == super::NIL {
-                        if bits == 0 {
-                            return None;
-                        }
-                        let l = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        cursor = self.queues.head[l];
+                if cursor == super::NIL {
+                    if bits == 0 {
+                        return None;
                     }
-                    let e = &self.entries.0[cursor as usize];
-                    cursor = e.links.next;
-                    return Some((e.item.as_ref()?, Priority::from_level(e.links.level)));
+                    // A level's bit is set only while its queue is not
+                    // empty: its head is an entry.
+                    let l = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    cursor = self.queues.head[l];
                 }
+                let e = &self.entries.0[cursor as usize];
+                cursor = e.links.next;
+                Some((e.item.as_ref()?, Priority::from_level(e.links.level)))
             })
         }
     }

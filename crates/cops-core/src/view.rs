@@ -117,10 +117,10 @@ impl GlobalPriorityView {
         let (w, bit) = (space as usize / 64, 1u64 << (space % 64));
         if old != NONE {
             let set = &self.sets[old as usize];
-            if set.words[w].fetch_and(!bit, AcqRel) == bit {
-                if set.summary.fetch_and(!(1 << w), AcqRel) == 1 << w {
-                    self.levels.fetch_and(!(1 << old), AcqRel);
-                }
+            if set.words[w].fetch_and(!bit, AcqRel) == bit
+                && set.summary.fetch_and(!(1 << w), AcqRel) == 1 << w
+            {
+                self.levels.fetch_and(!(1 << old), AcqRel);
             }
         }
         if new != NONE {

@@ -32,6 +32,17 @@ pub fn write(fd: usize, buf: &[u8]) -> Result<usize, Errno> {
 pub fn read(fd: usize, buf: &mut [u8]) -> Result<usize, Errno> {
     check(syscall(nr::READ, fd, buf.as_mut_ptr() as usize, buf.len()))
 }
+/// Read until `buf` is full or the stream ends (blocking); the bytes read.
+pub fn read_full(fd: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut at = 0;
+    while at < buf.len() {
+        match read(fd, &mut buf[at..])? {
+            0 => break,
+            n => at += n,
+        }
+    }
+    Ok(at)
+}
 pub fn pipe() -> Result<(usize, usize), Errno> {
     let mut fds = [0usize; 2];
     check(syscall(nr::PIPE, fds.as_mut_ptr() as usize, 0, 0))?;

@@ -31,13 +31,6 @@ const MAX_OUTRANKED_RUN: u64 = 3;
 /// How long the cap-10 process may wait for a hart (rdtime ticks, 10 MHz).
 const DEADLINE_TICKS: u64 = 50_000_000;
 
-fn read_exact(fd: usize, buf: &mut [u8]) {
-    let mut at = 0;
-    while at < buf.len() {
-        at += syscall::read(fd, &mut buf[at..]).unwrap();
-    }
-}
-
 async fn main() -> i32 {
     assert_eq!(
         syscall::bootarg("slice_ms"),
@@ -54,7 +47,7 @@ async fn main() -> i32 {
     let harts = syscall::harts();
     let low = syscall::spawn("coop_low", 30).unwrap();
     let mut ready = [0u8; 1];
-    read_exact(5, &mut ready); // every thread of coop_low runs a spinner
+    assert_eq!(syscall::read_full(5, &mut ready), Ok(ready.len())); // every thread of coop_low runs a spinner
 
     let high_ran = if harts == 1 {
         // The kernel enters the cap-10 process before coop_low by itself.
@@ -102,7 +95,7 @@ async fn main() -> i32 {
     assert_eq!(syscall::write(4, &[0]), Ok(1));
     assert_eq!(syscall::waitpid(Some(low)), Ok((low, 0)));
     let mut report = [0u8; 16];
-    read_exact(5, &mut report);
+    assert_eq!(syscall::read_full(5, &mut report), Ok(report.len()));
     let yields = u64::from_le_bytes(report[..8].try_into().unwrap());
     let longest = u64::from_le_bytes(report[8..].try_into().unwrap());
     println!(

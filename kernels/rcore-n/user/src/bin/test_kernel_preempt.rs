@@ -32,13 +32,6 @@ const BOUND_TICKS: u64 = 3_000_000;
 /// How long this process holds its hart waiting for the report.
 const HOLD_TICKS: u64 = 20_000_000;
 
-fn read_exact(fd: usize, buf: &mut [u8]) {
-    let mut at = 0;
-    while at < buf.len() {
-        at += syscall::read(fd, &mut buf[at..]).unwrap();
-    }
-}
-
 async fn main() -> i32 {
     assert_eq!(
         syscall::bootarg("slice_ms"),
@@ -50,10 +43,10 @@ async fn main() -> i32 {
     let harts = syscall::harts();
     let waker = syscall::spawn("wake_child", 20).unwrap();
     let mut up = [0u8; 1];
-    read_exact(5, &mut up);
+    assert_eq!(syscall::read_full(5, &mut up), Ok(up.len()));
     assert_eq!(up, [2], "wake_child is up");
     let spinner = syscall::spawn("spin_child", 40).unwrap();
-    read_exact(5, &mut up);
+    assert_eq!(syscall::read_full(5, &mut up), Ok(up.len()));
     assert_eq!(up, [1], "spin_child's threads all spin");
 
     let mut report = [0u8; 8];
@@ -61,7 +54,7 @@ async fn main() -> i32 {
     let written_at = if harts == 1 {
         let t0 = syscall::ticks();
         assert_eq!(syscall::write(4, &[0]), Ok(1));
-        read_exact(5, &mut report);
+        assert_eq!(syscall::read_full(5, &mut report), Ok(report.len()));
         t0
     } else {
         // No process waiting for a hart any more: from now on nothing
