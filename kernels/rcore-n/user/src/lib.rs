@@ -97,12 +97,11 @@ pub fn kernel_highest() -> Option<Priority> {
 /// The most urgent priority ready in any *other* process (or the kernel's
 /// view of them), read from the read-only global view.
 pub fn global_highest() -> Option<Priority> {
-    // SAFETY: the kernel maps the view read-only; its first word is the
-    // bitmap of levels with a ready process.
-    let levels = unsafe { &*(layout::GLOBAL_VIEW as *const AtomicU64) }.load(Acquire);
-    (levels != 0)
-        .then(|| Priority::new(levels.trailing_zeros() as u8))
-        .flatten()
+    // SAFETY: the kernel maps its whole `GlobalPriorityView` (page-aligned,
+    // every page of it) read-only here for the process's life; its readers
+    // only load atomics, which is all this reference is used for.
+    let view = unsafe { &*(layout::GLOBAL_VIEW as *const cops_core::view::GlobalPriorityView) };
+    view.highest()
 }
 
 /// This process's cap: the most urgent level the kernel lets it have,
