@@ -609,8 +609,9 @@ fn progress(done: usize, total: usize, p: &Point, started: Instant) {
 }
 
 fn write_csv(file: &Path, points: &[Point]) -> Result<(), String> {
-    let mut csv = String::from(
-        "model,pacing,connections,levels,cpus,priority,sent,completed,throughput,mean_us,p50_us,p99_us,max_us,errors,timeouts\n",
+    let mut csv = format!(
+        "model,pacing,connections,levels,cpus,priority,{}\n",
+        load::Figures::CSV_COLUMNS
     );
     for p in points {
         let Ok(r) = &p.report else { continue };
@@ -624,21 +625,13 @@ fn write_csv(file: &Path, points: &[Point]) -> Result<(), String> {
         for (priority, f) in rows {
             let _ = writeln!(
                 csv,
-                "{},{},{},{},{},{priority},{},{},{:.2},{:.0},{:.0},{:.0},{:.0},{},{}",
+                "{},{},{},{},{},{priority},{}",
                 p.model,
                 p.pacing,
                 p.connections,
                 p.levels,
                 p.cpus,
-                f.sent,
-                f.completed,
-                f.throughput,
-                f.latency.mean_us,
-                f.latency.p50_us,
-                f.latency.p99_us,
-                f.latency.max_us,
-                f.errors,
-                f.timeouts
+                f.csv()
             );
         }
     }

@@ -149,6 +149,29 @@ pub struct Figures {
     pub timeouts: u64,
 }
 
+impl Figures {
+    /// The CSV columns of [`Figures::csv`], for a header after the columns
+    /// that name the row.
+    pub const CSV_COLUMNS: &str =
+        "sent,completed,throughput,mean_us,p50_us,p99_us,max_us,errors,timeouts";
+
+    /// These figures as CSV fields (see [`Figures::CSV_COLUMNS`]).
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{:.2},{:.0},{:.0},{:.0},{:.0},{},{}",
+            self.sent,
+            self.completed,
+            self.throughput,
+            self.latency.mean_us,
+            self.latency.p50_us,
+            self.latency.p99_us,
+            self.latency.max_us,
+            self.errors,
+            self.timeouts
+        )
+    }
+}
+
 /// A run's result.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LoadReport {

@@ -89,24 +89,8 @@ fn main() -> ExitCode {
         }
     };
     if csv {
-        println!(
-            "priority,connections,sent,completed,throughput,mean_us,p50_us,p99_us,max_us,errors,timeouts"
-        );
-        let line = |p: &str, f: &Figures| {
-            println!(
-                "{p},{},{},{},{:.2},{:.0},{:.0},{:.0},{:.0},{},{}",
-                f.connections,
-                f.sent,
-                f.completed,
-                f.throughput,
-                f.latency.mean_us,
-                f.latency.p50_us,
-                f.latency.p99_us,
-                f.latency.max_us,
-                f.errors,
-                f.timeouts
-            )
-        };
+        println!("priority,connections,{}", Figures::CSV_COLUMNS);
+        let line = |p: &str, f: &Figures| println!("{p},{},{}", f.connections, f.csv());
         line("all", &report.overall);
         for (p, f) in report.per_priority.iter().enumerate() {
             line(&p.to_string(), f);
