@@ -26,13 +26,8 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
             Err(e) => Next::Return(e.ret()),
         },
         File::Pipe(end) if end.is_write_end() => {
-            // The copy lives as long as the write waits: charge it first.
-            let charge = match proc.quota.charge(0, len) {
+            let (charge, data) = match charged_copy(proc, buf, len) {
                 Ok(c) => c,
-                Err(e) => return Next::Return(e.ret()),
-            };
-            let data = match proc.space.lock().read(buf, len) {
-                Ok(d) => d,
                 Err(e) => return Next::Return(e.ret()),
             };
             block(async move {
@@ -45,13 +40,8 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
             })
         }
         File::Socket(sock) => {
-            // As for a pipe: the copy lives as long as the write waits.
-            let charge = match proc.quota.charge(0, len) {
+            let (charge, data) = match charged_copy(proc, buf, len) {
                 Ok(c) => c,
-                Err(e) => return Next::Return(e.ret()),
-            };
-            let data = match proc.space.lock().read(buf, len) {
-                Ok(d) => d,
                 Err(e) => return Next::Return(e.ret()),
             };
             let sending = match sock.write(data) {
@@ -65,6 +55,18 @@ pub fn write(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
         }
         File::Stdin | File::Pipe(_) => Next::Return(Errno::BadF.ret()),
     }
+}
+
+/// Charge `len` bytes to `proc`, then copy them from its `buf`: the copy
+/// lives as long as the write waits, so it is charged first.
+fn charged_copy(
+    proc: &Arc<Process>,
+    buf: usize,
+    len: usize,
+) -> Result<(crate::task::quota::Charge, alloc::vec::Vec<u8>)> {
+    let charge = proc.quota.charge(0, len)?;
+    let data = proc.space.lock().read(buf, len)?;
+    Ok((charge, data))
 }
 
 pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
@@ -85,14 +87,7 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
             };
             block(async move {
                 let _charge = charge;
-                match end.read(len).await {
-                    Ok(data) => Done {
-                        ret: data.len() as isize,
-                        out: Some((buf, data)),
-                        install: None,
-                    },
-                    Err(e) => Done::ret(e.ret()),
-                }
+                Done::read(buf, end.read(len).await)
             })
         }
         File::Socket(sock) => {
@@ -106,14 +101,7 @@ pub fn read(proc: &Arc<Process>, fd: usize, buf: usize, len: usize) -> Next {
             };
             block(async move {
                 let _charge = charge;
-                match receiving.await {
-                    Ok(data) => Done {
-                        ret: data.len() as isize,
-                        out: Some((buf, data)),
-                        install: None,
-                    },
-                    Err(e) => Done::ret(e.ret()),
-                }
+                Done::read(buf, receiving.await)
             })
         }
         File::Stdout | File::Pipe(_) => Next::Return(Errno::BadF.ret()),

@@ -35,6 +35,19 @@ impl Done {
         }
     }
 
+    /// A read's result: its bytes, copied to the caller's `buf` at
+    /// completion, or the error.
+    pub fn read(buf: usize, r: Result<Vec<u8>, Errno>) -> Self {
+        match r {
+            Ok(data) => Self {
+                ret: data.len() as isize,
+                out: Some((buf, data)),
+                install: None,
+            },
+            Err(e) => Self::ret(e.ret()),
+        }
+    }
+
     /// Copy the output (if any) into `proc`, or install the file; the
     /// result, or `-EFAULT` / `-EMFILE`.
     pub fn commit(self, proc: &Process) -> isize {
