@@ -393,8 +393,12 @@ fn wakes_through_the_inbox_keep_their_order() {
                 exec.wake(b).unwrap();
             })
         };
-        // Holds the ready lock for a moment (nothing is ready yet, or it
-        // takes `a`): the wakes may find it busy.
+        // The wakes link on CPU 1's shard; a pick with nothing published
+        // takes no lock, so wait for `a`, then steal it from that shard,
+        // holding its lock while the wake of `b` may find it busy.
+        while exec.ready_bitmap() == 0 {
+            thread::yield_now();
+        }
         let first = exec.poll_next().map(|s| s.id);
         waker_side.join().unwrap();
         let mut order: Vec<_> = first.into_iter().collect();

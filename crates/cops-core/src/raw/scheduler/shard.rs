@@ -44,21 +44,32 @@
 //! # Moves across shards
 //!
 //! `set_priority` stores the new level, reads `linked_in` and runs the move
-//! protocol on that shard. Every write of `linked_in` is an `AcqRel`
-//! read-modify-write, and the reader's read is one too, so all of them
-//! form one chain in which each happens-after the one before. Either the
-//! setter's read comes after a link, and it finds the shard the slot is
-//! linked in; or a later link happens-after the setter's read, hence after
-//! its store of the level, and reads the new level under its shard lock.
-//! (With plain loads and stores this would be the store-buffering pattern:
-//! the setter could miss the link and the link the new level.) A holder
-//! that applies a move and finds the slot no longer linked in its shard
-//! skips it if it is linked nowhere (popped: its next link reads the new
-//! level, by the same chain) and forwards it if it is linked in another
-//! shard (a setter that found the slot's move already pending on this
-//! shard left the move to us). `move_pending_on` (at most one pending move
-//! per slot, so one `move_next` link suffices) names the shard whose move
-//! stack holds the slot.
+//! protocol on that shard. A link writes `linked_in` with an `AcqRel` swap,
+//! and every read of it by anyone but the holder of the shard it names
+//! (the setter's; a holder's that applies a move) is an `AcqRel`
+//! read-modify-write too. With plain loads and stores this would be the
+//! store-buffering pattern (the setter misses the link, the link misses
+//! the new level); with read-modify-writes on one location, one of the
+//! two comes first in its modification order:
+//!
+//! - the setter's read comes after the link: it finds the shard the slot
+//!   is linked in, and the move is applied under that shard's lock (or
+//!   forwarded, below);
+//! - the link comes after the setter's read: a pop (the only plain store,
+//!   `s → NONE`, by the holder of `s`) only ever follows a link, so nothing
+//!   but read-modify-writes lies between the two, the link reads from the
+//!   setter's release sequence, and it reads the new level.
+//!
+//! A holder that applies a move and finds (by a read-modify-write) the slot
+//! no longer linked in its shard skips it if it is linked nowhere (popped:
+//! the next link comes after that read-modify-write, which happens-after
+//! the setter's request, so it reads the new level) and forwards it if it
+//! is linked in another shard (the link there may have read the old level;
+//! or a setter that found the slot's move already pending on this shard
+//! left the move to us). `move_pending_on` (at most one pending move per
+//! slot, so one `move_next` link suffices) names the shard whose move stack
+//! holds the slot. The cost on the hot path is the link's swap: one
+//! uncontended read-modify-write on the slot's own line per link.
 //!
 //! # The global highest level
 //!
@@ -327,19 +338,33 @@ impl Scheduler {
             let slot = &self.slots[m as usize];
             let next = slot.move_next.load(Relaxed);
             slot.move_pending_on.swap(NO_SHARD, AcqRel);
-            // A read-modify-write, like every access to `linked_in` outside
-            // a holder's own shard (module docs): a setter that found this
-            // move pending here and left it to us read `linked_in` before,
-            // so we see the shard it found, or a later one.
-            match slot.linked_in.fetch_or(0, AcqRel) {
-                t if usize::from(t) == s => {
-                    self.with_queues(s, |q, _| Self::relink(q, self.slots, s, m));
-                }
-                // Popped since: its next link reads the new level.
-                NO_SHARD => {}
-                t => self.request_move_on(platform, usize::from(t), m),
-            }
+            self.apply_move(platform, s, m);
             m = next;
+        }
+    }
+
+    /// With shard `s`'s lock held: a move of `index` requested on `s`.
+    /// Applied if the slot is linked in `s`, forwarded if it is linked in
+    /// another shard (it was popped from `s` and linked there, maybe at its
+    /// old level), dropped if it is linked nowhere.
+    fn apply_move<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) {
+        // A read-modify-write, like every read of `linked_in` but a link's
+        // (module docs): if the slot is linked nowhere now, its next link
+        // comes after this in `linked_in`'s order and reads the level the
+        // requester stored before handing us the move (and a setter that
+        // found this move pending here and left it to us read `linked_in`
+        // before, so we see the shard it found, or a later one).
+        match self.slots[index as usize].linked_in.fetch_or(0, AcqRel) {
+            t if usize::from(t) == s => {
+                // Only holders of `s` set `linked_in` to or from `s`: under
+                // its lock, the slot stays in our queues.
+                self.with_queues(s, |q, _| {
+                    let p = Priority::from_level(self.slots[index as usize].priority.load(Relaxed));
+                    q.requeue(&mut SlotLinks(self.slots), index, p);
+                });
+            }
+            NO_SHARD => {}
+            t => self.request_move_on(platform, usize::from(t), index),
         }
     }
 
@@ -423,9 +448,8 @@ impl Scheduler {
                         // Any move left by a request that found the lock
                         // taken but saw it let go before flagging it, and ours.
                         self.relink_moves(platform, s);
-                        self.holding(platform, s, false, |q, _| {
-                            Self::relink(q, self.slots, s, index)
-                        });
+                        self.apply_move(platform, s, index);
+                        self.holding(platform, s, false, |_, _| ());
                         return;
                     }
                     Err(actual) => w = actual,
@@ -478,22 +502,14 @@ impl Scheduler {
     }
 
     /// With shard `s`'s lock held: the slot just popped from `s` is linked
-    /// nowhere now.
+    /// nowhere now. A plain store: only a holder of `s` reads `linked_in ==
+    /// s` without a read-modify-write, and it holds the lock we let go.
     pub(super) fn unlinked(slots: &[SchedSlot], s: usize, index: u32) {
-        let was = slots[index as usize].linked_in.swap(NO_SHARD, AcqRel);
-        debug_assert_eq!(usize::from(was), s);
-    }
-
-    /// With shard `s`'s lock held: move `index` to its level if it is
-    /// linked in `s` (only then may this holder touch its links).
-    fn relink(q: &mut ReadyQueues, slots: &[SchedSlot], s: usize, index: u32) {
-        let slot = &slots[index as usize];
-        // Only holders of `s` set `linked_in` to or from `s`, so under its
-        // lock this tells whether the slot is in our queues.
-        if usize::from(slot.linked_in.load(Relaxed)) == s {
-            let p = Priority::from_level(slot.priority.load(Relaxed));
-            q.requeue(&mut SlotLinks(slots), index, p);
-        }
+        debug_assert_eq!(
+            usize::from(slots[index as usize].linked_in.load(Relaxed)),
+            s
+        );
+        slots[index as usize].linked_in.store(NO_SHARD, Release);
     }
 
     /// The shard of the calling CPU.
