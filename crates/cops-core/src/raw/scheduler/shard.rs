@@ -44,32 +44,34 @@
 //! # Moves across shards
 //!
 //! `set_priority` stores the new level, reads `linked_in` and runs the move
-//! protocol on that shard. A link writes `linked_in` with an `AcqRel` swap,
-//! and every read of it by anyone but the holder of the shard it names
-//! (the setter's; a holder's that applies a move) is an `AcqRel`
-//! read-modify-write too. With plain loads and stores this would be the
-//! store-buffering pattern (the setter misses the link, the link misses
-//! the new level); with read-modify-writes on one location, one of the
-//! two comes first in its modification order:
+//! protocol on that shard. Every access to `linked_in` is an `AcqRel`
+//! read-modify-write: a link's and a pop's swap, the setter's read, the
+//! read of a holder that applies a move. With plain loads and stores this
+//! would be the store-buffering pattern (the setter misses the link, the
+//! link misses the new level); with read-modify-writes only, each one
+//! reads from the one before it in the location's modification order, so
+//! they are all ordered by happens-before, and one of two things holds:
 //!
 //! - the setter's read comes after the link: it finds the shard the slot
 //!   is linked in, and the move is applied under that shard's lock (or
 //!   forwarded, below);
-//! - the link comes after the setter's read: a pop (the only plain store,
-//!   `s → NONE`, by the holder of `s`) only ever follows a link, so nothing
-//!   but read-modify-writes lies between the two, the link reads from the
-//!   setter's release sequence, and it reads the new level.
+//! - the link comes after the setter's read: it happens-after the setter's
+//!   store of the level, and reads the new level.
+//!
+//! (A plain store would do for the pop under the C11 model, since a pop
+//! only ever follows a link; loom, whose modification order for plain
+//! stores is partial, then reports a false race, so we pay the swap.)
 //!
 //! A holder that applies a move and finds (by a read-modify-write) the slot
 //! no longer linked in its shard skips it if it is linked nowhere (popped:
 //! the next link comes after that read-modify-write, which happens-after
 //! the setter's request, so it reads the new level) and forwards it if it
-//! is linked in another shard (the link there may have read the old level;
-//! or a setter that found the slot's move already pending on this shard
-//! left the move to us). `move_pending_on` (at most one pending move per
-//! slot, so one `move_next` link suffices) names the shard whose move stack
-//! holds the slot. The cost on the hot path is the link's swap: one
-//! uncontended read-modify-write on the slot's own line per link.
+//! is linked in another shard (a setter that found the slot's move already
+//! pending on this shard left the move to us; otherwise a harmless extra
+//! move). `move_pending_on` (at most one pending move per slot, so one
+//! `move_next` link suffices) names the shard whose move stack holds the
+//! slot. The cost on the hot path: two uncontended read-modify-writes on
+//! the slot's own line per yield (the link's and the pop's swap).
 //!
 //! # The global highest level
 //!
@@ -502,14 +504,10 @@ impl Scheduler {
     }
 
     /// With shard `s`'s lock held: the slot just popped from `s` is linked
-    /// nowhere now. A plain store: only a holder of `s` reads `linked_in ==
-    /// s` without a read-modify-write, and it holds the lock we let go.
+    /// nowhere now (a swap: see the module docs).
     pub(super) fn unlinked(slots: &[SchedSlot], s: usize, index: u32) {
-        debug_assert_eq!(
-            usize::from(slots[index as usize].linked_in.load(Relaxed)),
-            s
-        );
-        slots[index as usize].linked_in.store(NO_SHARD, Release);
+        let was = slots[index as usize].linked_in.swap(NO_SHARD, AcqRel);
+        debug_assert_eq!(usize::from(was), s);
     }
 
     /// The shard of the calling CPU.
