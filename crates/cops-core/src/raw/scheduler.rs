@@ -28,6 +28,15 @@ pub const SHARDS: usize = 4;
 #[cfg(loom)]
 pub const SHARDS: usize = 2;
 
+const _: () = assert!(SHARDS.is_power_of_two() && SHARDS < NO_SHARD as usize);
+
+/// The shard CPU `cpu` links into. A mask: the compiler then knows every
+/// shard index is in bounds.
+#[inline]
+fn shard_of(cpu: usize) -> usize {
+    cpu & (SHARDS - 1)
+}
+
 /// "Linked in no shard" / "no move pending" in a slot's shard fields.
 const NO_SHARD: u8 = u8::MAX;
 
@@ -439,15 +448,15 @@ impl Scheduler {
     /// calling CPU's own shard when it has that level, else stolen from a
     /// shard that has it. Moves it QUEUED → RUNNING; the caller owns it
     /// until [`Scheduler::end_poll_pending`] or [`Scheduler::complete`].
-    pub(crate) fn pick<P: Platform + ?Sized>(&self, platform: &P) -> Option<Picked> {
-        let own = Self::shard_of(platform);
+    pub(crate) fn pick<P: Platform + ?Sized>(&self, platform: &P, cpu: usize) -> Option<Picked> {
+        let own = shard_of(cpu);
         let (index, priority) = loop {
             // Own shard first, so a tie stays local; others from the next
             // one on, so stealers spread over victims.
             let mut best = self.shard_bitmaps[own].0.load(Acquire).trailing_zeros();
             let mut from = own;
             for k in 1..SHARDS {
-                let s = (own + k) % SHARDS;
+                let s = shard_of(own + k);
                 let level = self.shard_bitmaps[s].0.load(Acquire).trailing_zeros();
                 if level < best {
                     best = level;
@@ -485,10 +494,15 @@ impl Scheduler {
     ///
     /// # Safety
     /// The caller picked `index` and has not ended that poll.
-    pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
+    pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(
+        &self,
+        platform: &P,
+        cpu: usize,
+        index: u32,
+    ) {
         if self.slots[index as usize].state.end_poll_pending() == AfterPending::Requeue {
             // The polling CPU picks again next: no parked worker is needed.
-            self.link_ready(platform, index, false);
+            self.link_ready(platform, shard_of(cpu), index, false);
         }
     }
 

@@ -87,7 +87,7 @@
 //! once never leave a stale level published (`tests/loom.rs` checks that
 //! the last publication equals the true OR).
 
-use super::{NO_SHARD, SHARDS, SchedSlot, Scheduler, SlotLinks};
+use super::{NO_SHARD, SchedSlot, Scheduler, SlotLinks, shard_of};
 use crate::loom::{AtomicU32, AtomicU64, Ordering::*, UnsafeCell, fence};
 use crate::ready::{NIL, ReadyQueues, highest_in};
 use crate::{Platform, Priority};
@@ -402,20 +402,20 @@ impl Scheduler {
     /// on the calling CPU's shard, without ever waiting for the lock (see
     /// the module docs), and release a parked worker for it.
     pub(super) fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
-        self.link_ready(platform, index, true);
+        self.link_ready(platform, shard_of(platform.cpu_id()), index, true);
     }
 
-    /// `make_ready`; with `notify_for_index` false, a parked worker is
+    /// `make_ready` on shard `s`; with `notify_for_index` false, a parked worker is
     /// released only for *other* slots linked on the way (one
     /// read-modify-write less): for a coroutine re-queued by its own poll,
     /// which the polling CPU's next pick takes anyway.
     pub(super) fn link_ready<P: Platform + ?Sized>(
         &self,
         platform: &P,
+        s: usize,
         index: u32,
         notify_for_index: bool,
     ) {
-        let s = Self::shard_of(platform);
         if self.acquire_or_push(s, index) {
             self.holding(platform, s, notify_for_index, |q, _| {
                 Self::link(q, self.slots, s, index)
@@ -508,11 +508,6 @@ impl Scheduler {
     pub(super) fn unlinked(slots: &[SchedSlot], s: usize, index: u32) {
         let was = slots[index as usize].linked_in.swap(NO_SHARD, AcqRel);
         debug_assert_eq!(usize::from(was), s);
-    }
-
-    /// The shard of the calling CPU.
-    pub(super) fn shard_of<P: Platform + ?Sized>(platform: &P) -> usize {
-        platform.cpu_id() % SHARDS
     }
 
     /// Lock the shard a pick chose, expecting a coroutine at level `best`
