@@ -544,3 +544,38 @@ fn publication_follows_two_shards_changing_at_once() {
         assert_eq!(exec.platform().published.load(SeqCst), NONE_PUBLISHED);
     });
 }
+
+/// A worker of shard 1 steals from shard 0, which holds three coroutines
+/// of one level, while CPU 0 picks too: the steal also moves half of the
+/// rest (one) to shard 1, through shard 1's inbox if its lock is taken.
+/// Every coroutine runs exactly once and nothing stays queued.
+#[test]
+fn steal_moves_a_share_while_the_victim_picks() {
+    model("steal_moves_a_share_while_the_victim_picks", || {
+        let exec = executor(3);
+        let probes: Vec<_> = (0..3)
+            .map(|_| {
+                let (fut, probe) = gate(true);
+                exec.spawn(fut, prio(4)).unwrap();
+                probe
+            })
+            .collect();
+
+        let stealer = thread::spawn(move || {
+            become_cpu(1);
+            exec.poll_next().map(|s| s.id)
+        });
+        let mine = exec.poll_next().map(|s| s.id);
+        let stolen = stealer.join().unwrap();
+        let rest: Vec<_> = std::iter::from_fn(|| exec.poll_next().map(|s| s.id)).collect();
+
+        assert!(mine.is_some() && stolen.is_some());
+        assert_ne!(mine, stolen);
+        assert_eq!(rest.len(), 1, "{mine:?} {stolen:?} {rest:?}");
+        for p in &probes {
+            assert_eq!(p.polls.load(SeqCst), 1);
+        }
+        assert_eq!(exec.live(), 0);
+        assert_eq!(exec.ready_bitmap(), 0);
+    });
+}

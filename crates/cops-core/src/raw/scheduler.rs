@@ -468,7 +468,7 @@ impl Scheduler {
             }
             // Taken meanwhile by another CPU: look again (that CPU runs
             // it, so the priority guarantee holds).
-            if let Some(popped) = self.pop_from(platform, from, best) {
+            if let Some(popped) = self.pop_from(platform, own, from, best) {
                 break popped;
             }
         };

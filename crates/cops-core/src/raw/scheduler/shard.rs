@@ -168,12 +168,13 @@ impl Scheduler {
         }
     }
 
-    /// Take shard `s`'s lock if it is free (`true`); otherwise leave
-    /// `index` on its wake inbox for the holder (`false`). One CAS, never
-    /// waits.
-    fn acquire_or_push(&self, s: usize, index: u32) -> bool {
+    /// Take shard `s`'s lock if it is free (`true`); otherwise leave the
+    /// slots `head` → … → `tail` (chained through `next`: one slot, or the
+    /// share a steal moves) on its wake inbox for the holder (`false`).
+    /// One CAS, never waits.
+    fn acquire_or_push(&self, s: usize, head: u32, tail: u32) -> bool {
         let lock = &self.shards[s].lock;
-        let next = &self.slots[index as usize].next;
+        let next = &self.slots[tail as usize].next;
         let mut w = lock.load(Relaxed);
         loop {
             let new = if w & LOCKED == 0 {
@@ -181,7 +182,7 @@ impl Scheduler {
                 w | LOCKED
             } else {
                 next.store(inbox_head(w), Relaxed);
-                (w & !(u64::from(NIL) << HEAD_SHIFT)) | u64::from(index) << HEAD_SHIFT
+                (w & !(u64::from(NIL) << HEAD_SHIFT)) | u64::from(head) << HEAD_SHIFT
             };
             // Acquire: taking the lock. Release: the holder sees `next`.
             match lock.compare_exchange_weak(w, new, AcqRel, Relaxed) {
@@ -370,18 +371,6 @@ impl Scheduler {
         }
     }
 
-    /// Lock shard `s` (spinning: worker side only), then as
-    /// [`Scheduler::holding`].
-    pub(super) fn locked<R, P: Platform + ?Sized>(
-        &self,
-        platform: &P,
-        s: usize,
-        f: impl FnOnce(&mut ReadyQueues, &mut SlotLinks<'_>) -> R,
-    ) -> R {
-        self.acquire(s);
-        self.holding(platform, s, false, f)
-    }
-
     /// With shard `s`'s lock just taken: run `f` on its queues, let go,
     /// and release a parked worker if anything was linked meanwhile (or
     /// `notify`).
@@ -416,7 +405,7 @@ impl Scheduler {
         index: u32,
         notify_for_index: bool,
     ) {
-        if self.acquire_or_push(s, index) {
+        if self.acquire_or_push(s, index, index) {
             self.holding(platform, s, notify_for_index, |q, _| {
                 Self::link(q, self.slots, s, index)
             });
@@ -510,16 +499,24 @@ impl Scheduler {
         debug_assert_eq!(usize::from(was), s);
     }
 
-    /// Lock the shard a pick chose, expecting a coroutine at level `best`
-    /// or better, and pop it (`None`: it was taken meanwhile).
+    /// Lock shard `s`, which a pick on shard `own` chose, expecting a
+    /// coroutine at level `best` or better, and pop it (`None`: it was
+    /// taken meanwhile). A steal (`s != own`) also moves half of the rest
+    /// of that level to `own`: a worker that ran dry gets a share of the
+    /// work instead of coming back for every coroutine (a storm at one
+    /// level would otherwise migrate one coroutine per steal).
     pub(super) fn pop_from<P: Platform + ?Sized>(
         &self,
         platform: &P,
+        own: usize,
         s: usize,
         best: u32,
     ) -> Option<(u32, Priority)> {
         let aging = self.aging_every;
-        self.locked(platform, s, |q, links| {
+        self.acquire(s);
+        // The share, stacked through `next` (newest on top, like an inbox).
+        let (mut share, mut share_tail) = (NIL, NIL);
+        let popped = self.with_queues(s, |q, links| {
             if q.bitmap().trailing_zeros() > best {
                 return None;
             }
@@ -530,10 +527,39 @@ impl Scheduler {
             } else {
                 q.pop(links)
             };
-            if let Some((index, _)) = popped {
-                Self::unlinked(self.slots, s, index);
+            let (index, level) = popped?;
+            Self::unlinked(self.slots, s, index);
+            if s != own {
+                for _ in 0..q.len() / 2 {
+                    if q.highest() != Some(level) {
+                        break;
+                    }
+                    let (moved, _) = q.pop(links)?;
+                    Self::unlinked(self.slots, s, moved);
+                    self.slots[moved as usize].next.store(share, Relaxed);
+                    if share == NIL {
+                        share_tail = moved;
+                    }
+                    share = moved;
+                }
             }
             popped
-        })
+        });
+        if share != NIL {
+            // Still holding `s`, so the share stays visible in its bitmap
+            // copy until it is linked in ours. Only if our lock is free:
+            // waiting for it here could deadlock with a worker stealing
+            // the other way; if it is not, the share waits in our inbox
+            // like a wake (the holder links it before letting go).
+            if self.acquire_or_push(own, share, share_tail) {
+                self.slots[share_tail as usize].next.store(NIL, Relaxed);
+                self.link_inbox(own, share);
+                let linked = self.release(platform, own);
+                self.notify_if(platform, linked);
+            }
+        }
+        let linked = self.release(platform, s);
+        self.notify_if(platform, linked);
+        popped
     }
 }
