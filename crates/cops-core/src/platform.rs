@@ -35,9 +35,11 @@ pub trait Platform: Send + Sync + 'static {
     /// on anything an interrupted CPU may hold, and must not poll.
     fn notify(&self) {}
 
-    /// The highest ready priority of this executor changed. Called with the
-    /// ready lock held, in the order of the changes: keep it short (a store
-    /// into the kernel's global priority view).
+    /// The highest ready priority of this executor (over all its ready
+    /// shards) changed. Called with a shard lock and the executor's
+    /// publication flag held, one call at a time, in the order of the
+    /// changes: keep it short (a store into the kernel's global priority
+    /// view).
     fn publish_priority(&self, _highest: Option<Priority>) {}
 
     /// The calling CPU starts polling a coroutine of `priority` (`Some`), or

@@ -20,6 +20,8 @@
 //! being descheduled anywhere (every bound is a bound whatever the delays).
 //! The guarantee says there are none.
 
+#![cfg(all(not(loom), feature = "std"))]
+
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -115,6 +117,7 @@ impl Future for Probe {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "timing on real threads: thousands of busy polls")]
 fn no_pick_passes_over_a_published_more_urgent_coroutine() {
     let exec = Executor::leak(16, StdPlatform::new());
     let shared: &'static Shared = Box::leak(Box::new(Shared {

@@ -208,7 +208,9 @@ impl Scheduler {
 
     /// Let go of shard `s`'s lock: first link what was pushed meanwhile,
     /// refresh its bitmap copy (and the published level) if it changed.
-    /// Returns whether anything was linked.
+    /// Returns whether anything was linked (here, or on a shard a move was
+    /// forwarded to): the caller owes a `notify_if` once it holds no lock
+    /// (`Platform::notify` is never called with a ready lock held).
     fn release<P: Platform + ?Sized>(&self, platform: &P, s: usize) -> bool {
         let lock = &self.shards[s].lock;
         let mut linked = false;
@@ -229,7 +231,7 @@ impl Scheduler {
                 Ok(_) => {
                     linked |= self.link_inbox(s, inbox_head(w));
                     if w & MOVES != 0 {
-                        self.relink_moves(platform, s);
+                        linked |= self.relink_moves(platform, s);
                     }
                     w = lock.load(Acquire);
                 }
@@ -335,22 +337,26 @@ impl Scheduler {
 
     /// With shard `s`'s lock held: apply every pending `set_priority` move
     /// on it; forward those whose slot is now linked in another shard.
-    fn relink_moves<P: Platform + ?Sized>(&self, platform: &P, s: usize) {
+    /// Returns whether a forward linked anything (a `notify_if` is owed).
+    fn relink_moves<P: Platform + ?Sized>(&self, platform: &P, s: usize) -> bool {
+        let mut linked = false;
         let mut m = self.shards[s].moves.swap(NIL, Acquire);
         while m != NIL {
             let slot = &self.slots[m as usize];
             let next = slot.move_next.load(Relaxed);
             slot.move_pending_on.swap(NO_SHARD, AcqRel);
-            self.apply_move(platform, s, m);
+            linked |= self.apply_move(platform, s, m);
             m = next;
         }
+        linked
     }
 
     /// With shard `s`'s lock held: a move of `index` requested on `s`.
     /// Applied if the slot is linked in `s`, forwarded if it is linked in
     /// another shard (it was popped from `s` and linked there, maybe at its
-    /// old level), dropped if it is linked nowhere.
-    fn apply_move<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) {
+    /// old level), dropped if it is linked nowhere. Returns whether a
+    /// forward linked anything.
+    fn apply_move<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) -> bool {
         // A read-modify-write, like every read of `linked_in` but a link's
         // (module docs): if the slot is linked nowhere now, its next link
         // comes after this in `linked_in`'s order and reads the level the
@@ -365,8 +371,9 @@ impl Scheduler {
                     let p = Priority::from_level(self.slots[index as usize].priority.load(Relaxed));
                     q.requeue(&mut SlotLinks(self.slots), index, p);
                 });
+                false
             }
-            NO_SHARD => {}
+            NO_SHARD => false,
             t => self.request_move_on(platform, usize::from(t), index),
         }
     }
@@ -420,12 +427,17 @@ impl Scheduler {
         // its next link finds our level.
         match self.slots[index as usize].linked_in.fetch_or(0, AcqRel) {
             NO_SHARD => {}
-            t => self.request_move_on(platform, usize::from(t), index),
+            t => {
+                let linked = self.request_move_on(platform, usize::from(t), index);
+                self.notify_if(platform, linked);
+            }
         }
     }
 
     /// Move `index`, last seen linked in shard `s`, to its level there.
-    fn request_move_on<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) {
+    /// Returns whether anything was linked on the way (a `notify_if` is
+    /// owed: this may run with another shard's lock held).
+    fn request_move_on<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) -> bool {
         let slot = &self.slots[index as usize];
         let shard = &self.shards[s];
         let mut w = shard.lock.load(Relaxed);
@@ -438,10 +450,9 @@ impl Scheduler {
                     Ok(_) => {
                         // Any move left by a request that found the lock
                         // taken but saw it let go before flagging it, and ours.
-                        self.relink_moves(platform, s);
-                        self.apply_move(platform, s, index);
-                        self.holding(platform, s, false, |_, _| ());
-                        return;
+                        let mut linked = self.relink_moves(platform, s);
+                        linked |= self.apply_move(platform, s, index);
+                        return self.release(platform, s) || linked;
                     }
                     Err(actual) => w = actual,
                 }
@@ -474,7 +485,7 @@ impl Scheduler {
                 .lock
                 .compare_exchange_weak(w, w | MOVES, AcqRel, Relaxed)
             {
-                Ok(_) => return,
+                Ok(_) => return false,
                 Err(actual) => w = actual,
             }
         }
@@ -516,6 +527,9 @@ impl Scheduler {
         self.acquire(s);
         // The share, stacked through `next` (newest on top, like an inbox).
         let (mut share, mut share_tail) = (NIL, NIL);
+        // Whether letting go of our own shard linked wakes: notified once
+        // no lock is held.
+        let mut owed = false;
         let popped = self.with_queues(s, |q, links| {
             if q.bitmap().trailing_zeros() > best {
                 return None;
@@ -554,12 +568,11 @@ impl Scheduler {
             if self.acquire_or_push(own, share, share_tail) {
                 self.slots[share_tail as usize].next.store(NIL, Relaxed);
                 self.link_inbox(own, share);
-                let linked = self.release(platform, own);
-                self.notify_if(platform, linked);
+                owed = self.release(platform, own);
             }
         }
         let linked = self.release(platform, s);
-        self.notify_if(platform, linked);
+        self.notify_if(platform, linked || owed);
         popped
     }
 }
