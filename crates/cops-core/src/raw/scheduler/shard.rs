@@ -73,6 +73,28 @@
 //! slot. The cost on the hot path: two uncontended read-modify-writes on
 //! the slot's own line per yield (the link's and the pop's swap).
 //!
+//! # Picking and stealing
+//!
+//! A pick reads every shard's bitmap copy (own shard first, so a tie
+//! stays local), takes the most urgent level, and pops it from the shard
+//! that has it, under that shard's lock. If the shard no longer has that
+//! level or better when locked (another CPU took it), the pick looks
+//! again. A steal (the level is on another shard) also moves half of the
+//! rest of that level to the stealer's shard, still under the victim's
+//! lock: linked there directly if the stealer's lock is free, else pushed
+//! on its inbox like a wake (a second lock is never waited for, so two
+//! workers stealing from each other cannot deadlock). The priority
+//! guarantee and its window are in the crate docs.
+//!
+//! # Hooks and locks
+//!
+//! `Platform::publish_priority` runs with one shard lock held and the
+//! publication word `BUSY` (below). `Platform::notify` never runs with a
+//! shard lock held: a path that lets go of a nested shard (a forwarded
+//! move, a steal's share) hands "something was linked" back to the caller
+//! that lets go last. `cpu_id` is read once per worker step and once per
+//! wake/cancel/spawn.
+//!
 //! # The global highest level
 //!
 //! Each shard's bitmap is copied into its own cache line when it changes
