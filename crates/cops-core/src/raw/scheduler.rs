@@ -376,7 +376,7 @@ impl Scheduler {
     // ----- the COPS operations (any context) --------------------------------
 
     /// Wake `id`. The one wake path: `Waker::wake` and wake-by-id both end
-    /// here. Never waits for the ready lock.
+    /// here. Never waits for a ready lock.
     pub(crate) fn wake<P: Platform + ?Sized>(
         &self,
         platform: &P,
@@ -389,7 +389,7 @@ impl Scheduler {
     }
 
     /// Change the priority of `id`; a queued coroutine moves to the tail of
-    /// its new level. Never waits for the ready lock.
+    /// its new level. Never waits for a ready lock.
     pub(crate) fn set_priority<P: Platform + ?Sized>(
         &self,
         platform: &P,
@@ -429,7 +429,7 @@ impl Scheduler {
     }
 
     /// Ask for `id` to be dropped; a worker drops it (never the caller).
-    /// Never waits for the ready lock.
+    /// Never waits for a ready lock.
     pub(crate) fn cancel<P: Platform + ?Sized>(
         &self,
         platform: &P,
