@@ -309,8 +309,8 @@ impl<P: Platform> Executor<P> {
     /// panic is caught and reported as [`Outcome::Panicked`]; without it,
     /// the executor is left consistent and the unwind goes on.
     pub fn poll_next(&'static self) -> Option<Polled> {
-        let picked = self.sched.pick(&self.platform)?;
         let cpu = self.platform.cpu_id();
+        let picked = self.sched.pick(&self.platform, cpu)?;
         let step = Step {
             exec: self,
             cpu,
@@ -456,7 +456,7 @@ impl<P: Platform> Step<P> {
             .running_priority(self.outer.and_then(|id| exec.priority(id).ok()));
         if outcome == Outcome::Pending {
             // SAFETY: this step picked `index` and ends its poll once.
-            unsafe { exec.sched.end_poll_pending(&exec.platform, self.index) };
+            unsafe { exec.sched.end_poll_pending(&exec.platform, self.cpu, self.index) };
             outcome
         } else if exec.end_coroutine(self.index) {
             Outcome::Panicked

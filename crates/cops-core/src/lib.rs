@@ -54,25 +54,47 @@
 //!
 //! ## Priorities across CPUs
 //!
-//! All CPUs of one executor pick from one set of 64 FIFOs, under its ready
-//! lock: a pick takes the head of the most urgent non-empty level at that
-//! instant. So **no CPU starts a coroutine of level `L` while a coroutine of
-//! a more urgent level is queued**; the only window is a wake that arrives
-//! while another CPU holds the lock: it waits in the inbox until that CPU
-//! lets go (one critical section: a pop, a link or a move). Two CPUs can of
-//! course *run* coroutines of different levels at once: with `n` CPUs, the
-//! `n` most urgent ready coroutines run. The price is one shared lock word:
-//! two workers do not scale a yield storm the way per-worker run queues
-//! would (`benches/scaling.rs` measures it).
+//! The ready queues are sharded per CPU (`raw::scheduler::SHARDS`, 4; CPU
+//! `c` uses shard `c % 4`): each shard is 64 FIFOs, a bitmap and its own
+//! ready lock. A coroutine made ready (spawned, woken, cancelled, re-queued
+//! after its poll) is linked on the shard of the CPU that makes it ready,
+//! so a yield, or a wake between two coroutines of one CPU, touches only
+//! that CPU's lines. Each shard's bitmap has a copy readable without its
+//! lock; a pick reads every shard's copy, takes the most urgent level, and
+//! pops it from its own shard if it has that level, or else **steals** it
+//! from a shard that has it (taking half of the rest of that level along,
+//! so a worker that ran dry gets a share). If the level was taken in the
+//! meantime, the pick looks again.
+//!
+//! So **no CPU starts a coroutine of level `L` while a coroutine of a more
+//! urgent level is queued and published** when its pick reads the bitmap
+//! copies. The window: a coroutine whose link is not published yet when
+//! the pick reads the copies: one linked after that read, or one waiting
+//! in the inbox of a shard whose lock another CPU holds (until that CPU
+//! lets go: one critical section: a pop, a link, a move, or a steal).
+//! `tests/priority_across_workers.rs` checks it on two worker threads and
+//! eight levels: no start whose pick lies wholly inside an interval in
+//! which a more urgent coroutine was published and not yet picked (0
+//! violations required; it catches a pick that prefers its own shard).
+//! Two CPUs can of course *run* coroutines of different levels at once:
+//! with `n` CPUs, the `n` most urgent ready coroutines run.
+//!
+//! The executor's highest ready level ([`Executor::highest_ready`],
+//! [`Executor::ready_bitmap`], and what [`Platform::publish_priority`]
+//! receives) is the OR of the shard copies; publications go through a
+//! word that never waits (a shard whose best level changes while another
+//! publishes leaves it a "look again" flag), so they never go stale when
+//! two shards change at once. Aging ([`Executor::with_aging`]) counts picks
+//! per shard.
 //!
 //! ## Starvation
 //!
 //! Scheduling is strict priority: a busy level starves every level below it,
 //! by design. [`Executor::with_aging`]`(n)` bounds the wait: every `n`-th pick
-//! serves the longest-waiting ready coroutine whatever its level, so the
-//! oldest ready coroutine is served within `n` picks (cost: a look at the
-//! heads of at most 64 levels, still independent of the number of
-//! coroutines). Off by default.
+//! from a shard serves that shard's longest-waiting ready coroutine whatever
+//! its level, so the oldest ready coroutine of a shard is served within `n`
+//! picks from that shard (cost: a look at the heads of at most 64 levels,
+//! still independent of the number of coroutines). Off by default.
 //!
 //! ## Example
 //!
@@ -118,7 +140,7 @@
 //!    | `cpu_id` | every operation that touches per-CPU state | often | either | any (keep it a register read: `tp`, `mhartid` copy) |
 //!    | `idle` | the worker loop | nothing is ready | no | the worker (e.g. enable interrupts + `wfi`) |
 //!    | `notify` | wake, cancel, spawn, set_priority, the last completion | a coroutine became ready while a worker is parked | no | **interrupt handlers**: an IPI or a flag store, never a lock an interrupted CPU may hold |
-//!    | `publish_priority` | the executor | its highest ready level changed | **yes** | any; keep it to a store (e.g. into a `view::GlobalPriorityView`), never call back into the executor |
+//!    | `publish_priority` | the executor | its highest ready level (the OR of the shards) changed | **yes**: one shard lock and the publication flag (publications are serialised) | any; keep it to a store (e.g. into a `view::GlobalPriorityView`), never call back into the executor |
 //!    | `running_priority` | `poll_next` | before and after each poll | no | the worker |
 //!    | `should_yield` | `run` / `serve` | after each poll | no | the worker |
 //!    | `alloc_cpu` | [`Executor::alloc_cpu`] | on request | no | thread; start CPUs and hand them the worker through a [`WorkerMailbox`] |
@@ -132,10 +154,11 @@
 //!    the middle of a poll, it may report it with
 //!    [`Executor::set_preempted`].
 //!
-//! The one lock is the ready lock: a spin lock around the 64 FIFOs, taken
-//! by the worker side only. Nothing reachable from an interrupt handler
-//! waits for it, so a kernel does not need to mask interrupts around any
-//! executor call.
+//! The only locks are the shards' ready locks: spin locks around each
+//! shard's 64 FIFOs, waited for by the worker side only (a pick). Nothing
+//! reachable from an interrupt handler waits for one (it takes a free lock
+//! with one CAS or leaves its request in the shard's inbox), so a kernel
+//! does not need to mask interrupts around any executor call.
 //!
 //! ## Contexts: what may be called from where
 //!
@@ -147,20 +170,20 @@
 //!
 //! | operation | thread | interrupt | in a poll | in `Drop` |
 //! |---|:-:|:-:|:-:|:-:|
-//! | `wake`, `Waker::wake`, `cancel`, `set_priority` | yes | **yes**: never wait for a lock (a busy ready lock gets the request through a lock-free inbox) | yes | yes |
+//! | `wake`, `Waker::wake`, `cancel`, `set_priority` | yes | **yes**: never wait for a lock (a busy shard lock gets the request through a lock-free inbox) | yes | yes |
 //! | `spawn_raw`, `spawn_in` | yes | **yes** (lock-free claim and enqueue) | yes | yes |
 //! | `spawn`, `spawn_kind` (boxed) | yes | only if the global allocator is | yes | yes |
 //! | `priority`, `state`, `kind`, `current_id`, `highest_ready`, `ready_bitmap`, `live`, `capacity` | yes | yes (atomic loads) | yes | yes |
 //! | `set_preempted` | yes | yes (meant for the preemption handler of the CPU it names) | yes | yes |
-//! | `poll_next`, `run_until_idle`, `run` | yes | **no**: they spin on the ready lock, which the interrupted code may hold | yes (nested: the outer coroutine's `current_id` is restored) | yes |
+//! | `poll_next`, `run_until_idle`, `run` | yes | **no**: they spin on a shard lock, which the interrupted code may hold | yes (nested: the outer coroutine's `current_id` is restored) | yes |
 //! | `JoinHandle` (`poll`, `try_take`, `is_finished`, drop) | yes | no (a spin lock the interrupted code may hold) | yes | yes |
 //! | `JoinHandle::cancel` | yes | yes | yes | yes |
 //!
 //! The [`Platform`] hooks are called in these contexts too: `notify` from
 //! wherever a wake happens (so it must be interrupt-safe: [`StdPlatform`]'s
 //! is an atomic add and a futex wake), `publish_priority` with the ready
-//! lock held (keep it short, never call back into the executor), the others
-//! from the worker.
+//! lock held (a shard's, and the publication flag: keep it short, never
+//! call back into the executor), the others from the worker.
 //!
 //! ## Panics and joins
 //!

@@ -21,7 +21,7 @@ pub trait Platform: Send + Sync + 'static {
     /// Must have *permit* semantics: if `notify` ran since this CPU's last
     /// `idle` returned, return at once, or a wake can be lost. Returning
     /// early is always allowed (the worker looks again and parks again).
-    /// Called by the worker loop only, never with the ready lock held.
+    /// Called by the worker loop only, never with a ready lock held.
     fn idle(&self) {
         core::hint::spin_loop();
     }
@@ -31,13 +31,15 @@ pub trait Platform: Send + Sync + 'static {
     /// once per coroutine that became ready while some worker was parked,
     /// and once per parked worker when the last coroutine finishes; extra
     /// calls are harmless. Called from wherever a wake happens, interrupt
-    /// handlers included, never with the ready lock held: it must not block
+    /// handlers included, never with a ready lock held: it must not block
     /// on anything an interrupted CPU may hold, and must not poll.
     fn notify(&self) {}
 
-    /// The highest ready priority of this executor changed. Called with the
-    /// ready lock held, in the order of the changes: keep it short (a store
-    /// into the kernel's global priority view).
+    /// The highest ready priority of this executor (over all its ready
+    /// shards) changed. Called with a shard lock and the executor's
+    /// publication flag held, one call at a time, in the order of the
+    /// changes: keep it short (a store into the kernel's global priority
+    /// view).
     fn publish_priority(&self, _highest: Option<Priority>) {}
 
     /// The calling CPU starts polling a coroutine of `priority` (`Some`), or

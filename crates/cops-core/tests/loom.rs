@@ -22,9 +22,21 @@ loom::thread_local! {
 /// Loom threads as CPUs: each model thread sets its index first. `idle`
 /// waits on a loom `Notify` (a permit: the contract every platform keeps),
 /// so a lost notification deadlocks the model, which loom reports.
-#[derive(Default)]
 struct LoomCpus {
     permit: loom::sync::Notify,
+    /// The last level given to `publish_priority` (`NONE_PUBLISHED`: none).
+    published: AtomicUsize,
+}
+
+const NONE_PUBLISHED: usize = 64;
+
+impl Default for LoomCpus {
+    fn default() -> Self {
+        Self {
+            permit: loom::sync::Notify::new(),
+            published: AtomicUsize::new(NONE_PUBLISHED),
+        }
+    }
 }
 
 impl Platform for LoomCpus {
@@ -36,6 +48,12 @@ impl Platform for LoomCpus {
     }
     fn notify(&self) {
         self.permit.notify();
+    }
+    fn publish_priority(&self, highest: Option<Priority>) {
+        self.published.store(
+            highest.map_or(NONE_PUBLISHED, |p| usize::from(p.level())),
+            SeqCst,
+        );
     }
 }
 
@@ -375,8 +393,12 @@ fn wakes_through_the_inbox_keep_their_order() {
                 exec.wake(b).unwrap();
             })
         };
-        // Holds the ready lock for a moment (nothing is ready yet, or it
-        // takes `a`): the wakes may find it busy.
+        // The wakes link on CPU 1's shard; a pick with nothing published
+        // takes no lock, so wait for `a`, then steal it from that shard,
+        // holding its lock while the wake of `b` may find it busy.
+        while exec.ready_bitmap() == 0 {
+            thread::yield_now();
+        }
         let first = exec.poll_next().map(|s| s.id);
         waker_side.join().unwrap();
         let mut order: Vec<_> = first.into_iter().collect();
@@ -419,5 +441,141 @@ fn spawn_and_set_priority_vs_pick() {
         let levels: Vec<u8> = rest.iter().map(|(_, p)| p.level()).collect();
         assert!(levels.is_sorted(), "{first:?} then {rest:?}");
         assert!(first.iter().chain(&rest).any(|(id, _)| *id == spawned));
+    });
+}
+
+/// A coroutine that yields once (wakes itself, returns `Pending`), then
+/// completes.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// A wake linking on shard 0 (CPU 0's) while a worker of shard 1, whose
+/// own shard is empty, steals from shard 0: both coroutines run once, the
+/// stealer finds work (something was queued before it looked), and nothing
+/// stays queued.
+#[test]
+fn wake_on_a_shard_vs_steal_from_it() {
+    model("wake_on_a_shard_vs_steal_from_it", || {
+        let exec = executor(2);
+        let (woken, pw) = blocked(exec, 2);
+        let (queued, pq) = gate(true);
+        let queued = exec.spawn(queued, prio(5)).unwrap().id();
+
+        let stealer = thread::spawn(move || {
+            become_cpu(1);
+            exec.poll_next().map(|s| (s.id, s.priority))
+        });
+        pw.flag.store(true, SeqCst);
+        exec.wake(woken).unwrap();
+        let stolen = stealer.join().unwrap();
+        let rest: Vec<_> = std::iter::from_fn(|| exec.poll_next().map(|s| s.id)).collect();
+
+        let stolen = stolen.expect("the stealer found nothing while a coroutine was queued");
+        assert!(stolen.0 == woken || stolen.0 == queued);
+        assert_eq!(rest.len(), 1, "{stolen:?} then {rest:?}");
+        assert_ne!(rest[0], stolen.0);
+        assert_eq!(pw.polls.load(SeqCst), 2);
+        assert_eq!(pq.polls.load(SeqCst), 1);
+        assert_eq!(exec.live(), 0);
+        assert_eq!(exec.ready_bitmap(), 0);
+    });
+}
+
+/// `set_priority` on CPU 0 while a worker of shard 1 steals the coroutine
+/// from shard 0, polls it (it yields) and re-links it on shard 1: the move
+/// is never lost: the coroutine ends up queued at the new level, wherever
+/// it is linked.
+#[test]
+fn set_priority_vs_pop_and_relink_on_another_shard() {
+    model("set_priority_vs_pop_and_relink_on_another_shard", || {
+        let exec = executor(1);
+        let id = exec.spawn(YieldOnce(false), prio(9)).unwrap().id();
+
+        let worker = thread::spawn(move || {
+            become_cpu(1);
+            exec.poll_next().map(|s| s.outcome)
+        });
+        exec.set_priority(id, prio(1)).unwrap();
+        assert_eq!(worker.join().unwrap(), Some(Outcome::Pending));
+
+        assert_eq!(exec.ready_bitmap(), 1 << 1, "the move was lost");
+        let step = exec.poll_next().unwrap();
+        assert_eq!((step.id, step.priority), (id, prio(1)));
+        assert_eq!(step.outcome, Outcome::Completed);
+        assert_eq!(exec.live(), 0);
+    });
+}
+
+/// Two shards change their best level at once (shard 0 empties as its
+/// coroutine is popped, shard 1 gets one): the last publication equals the
+/// OR of the shards, never a stale level.
+#[test]
+fn publication_follows_two_shards_changing_at_once() {
+    model("publication_follows_two_shards_changing_at_once", || {
+        let exec = executor(2);
+        let (fut, _) = gate(true);
+        exec.spawn(fut, prio(3)).unwrap();
+        assert_eq!(exec.platform().published.load(SeqCst), 3);
+
+        let spawner = thread::spawn(move || {
+            become_cpu(1);
+            let (fut, _) = gate(false);
+            exec.spawn(fut, prio(6)).unwrap().id()
+        });
+        let step = exec.poll_next().unwrap();
+        assert_eq!(step.priority, prio(3));
+        let blocked = spawner.join().unwrap();
+
+        assert_eq!(exec.highest_ready(), Some(prio(6)));
+        assert_eq!(exec.platform().published.load(SeqCst), 6, "stale publication");
+        exec.cancel(blocked).unwrap();
+        exec.run_until_idle();
+        assert_eq!(exec.platform().published.load(SeqCst), NONE_PUBLISHED);
+    });
+}
+
+/// A worker of shard 1 steals from shard 0, which holds three coroutines
+/// of one level, while CPU 0 picks too: the steal also moves half of the
+/// rest (one) to shard 1, through shard 1's inbox if its lock is taken.
+/// Every coroutine runs exactly once and nothing stays queued.
+#[test]
+fn steal_moves_a_share_while_the_victim_picks() {
+    model("steal_moves_a_share_while_the_victim_picks", || {
+        let exec = executor(3);
+        let probes: Vec<_> = (0..3)
+            .map(|_| {
+                let (fut, probe) = gate(true);
+                exec.spawn(fut, prio(4)).unwrap();
+                probe
+            })
+            .collect();
+
+        let stealer = thread::spawn(move || {
+            become_cpu(1);
+            exec.poll_next().map(|s| s.id)
+        });
+        let mine = exec.poll_next().map(|s| s.id);
+        let stolen = stealer.join().unwrap();
+        let rest: Vec<_> = std::iter::from_fn(|| exec.poll_next().map(|s| s.id)).collect();
+
+        assert!(mine.is_some() && stolen.is_some());
+        assert_ne!(mine, stolen);
+        assert_eq!(rest.len(), 1, "{mine:?} {stolen:?} {rest:?}");
+        for p in &probes {
+            assert_eq!(p.polls.load(SeqCst), 1);
+        }
+        assert_eq!(exec.live(), 0);
+        assert_eq!(exec.ready_bitmap(), 0);
     });
 }

@@ -4,19 +4,41 @@
 //! is handed. Crate-private: its slot protocol (claim, pick, complete) has
 //! preconditions only [`crate::Executor`] keeps.
 //!
-//! The ready lock (one atomic word with a lock-free wake inbox, so that
-//! nothing reachable from an interrupt handler waits for it) is in
-//! [`ready_lock`].
+//! The ready structure is sharded per CPU: [`SHARDS`] shards, each with its
+//! own lock word (and lock-free wake inbox, so that nothing reachable from
+//! an interrupt handler waits for it), 64 FIFOs and bitmap; CPU `c` links
+//! into shard `c % SHARDS`, and a pick steals from another shard when that
+//! shard has a more urgent level. All of it is in [`shard`].
 
 use super::state::{self, AfterPending, Cancel, StateWord, Wake};
-use crate::loom::{
-    AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::*, UnsafeCell,
-};
-use crate::ready::{LinkTable, Links, NIL, ReadyQueues, highest_in};
+use crate::loom::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::*, UnsafeCell};
+use crate::ready::{LinkTable, Links, NIL, highest_in};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority};
 
-mod ready_lock;
-use ready_lock::UNLOCKED;
+mod shard;
+use shard::{NOTHING_PUBLISHED, Shard, ShardBitmap};
+
+/// Ready shards per executor. CPU `c` links into shard `c % SHARDS`. Four:
+/// the kernel's machines have up to four harts, and every executor (each
+/// user process has one) pays about 640 bytes per shard; with more CPUs
+/// than shards, CPUs share a shard (correct, only more contended).
+#[cfg(not(loom))]
+pub const SHARDS: usize = 4;
+/// Ready shards (two for model checking: one per model CPU).
+#[cfg(loom)]
+pub const SHARDS: usize = 2;
+
+const _: () = assert!(SHARDS.is_power_of_two() && SHARDS < NO_SHARD as usize);
+
+/// The shard CPU `cpu` links into. A mask: the compiler then knows every
+/// shard index is in bounds.
+#[inline]
+fn shard_of(cpu: usize) -> usize {
+    cpu & (SHARDS - 1)
+}
+
+/// "Linked in no shard" / "no move pending" in a slot's shard fields.
+const NO_SHARD: u8 = u8::MAX;
 
 /// Most CPUs (harts, worker threads) one executor tracks a current
 /// coroutine for.
@@ -32,19 +54,25 @@ pub struct SchedSlot {
     state: StateWord,
     priority: AtomicU8,
     kind: AtomicU8,
-    /// A `set_priority` is waiting in the move inbox.
-    move_pending: AtomicBool,
-    /// Next index in the free stack (while FREE) or in the wake inbox
+    /// The shard whose move stack holds a `set_priority` for this slot,
+    /// or `NO_SHARD`.
+    move_pending_on: AtomicU8,
+    /// The shard whose queues this slot is linked in, or `NO_SHARD`.
+    /// Changed only by that shard's lock holder (see `shard`).
+    linked_in: AtomicU8,
+    /// Next index in the free stack (while FREE) or in a wake inbox
     /// (while QUEUED and not yet linked): never both at once.
     next: AtomicU32,
-    /// Next index in the move inbox (while `move_pending`).
+    /// Next index in a move stack (while `move_pending_on` names one).
     move_next: AtomicU32,
-    /// Ready-queue links: read and written only with `Scheduler::ready` locked.
+    /// Ready-queue links: read and written only by the lock holder of the
+    /// shard `linked_in` names (or, to link it, of the shard linking it).
     links: UnsafeCell<Links>,
 }
 
-// SAFETY: every field is atomic except `links`, which is only accessed while
-// the owning scheduler's ready lock is held (see `SlotLinks`).
+// SAFETY: every field is atomic except `links`, which is only accessed by
+// the holder of the lock of the shard the slot is linked in (or is being
+// linked in): see `SlotLinks` and the `shard` module docs.
 unsafe impl Sync for SchedSlot {}
 
 impl SchedSlot {
@@ -55,7 +83,8 @@ impl SchedSlot {
             state: StateWord::new(),
             priority: AtomicU8::new(Priority::LOWEST.level()),
             kind: AtomicU8::new(0),
-            move_pending: AtomicBool::new(false),
+            move_pending_on: AtomicU8::new(NO_SHARD),
+            linked_in: AtomicU8::new(NO_SHARD),
             next: AtomicU32::new(NIL),
             move_next: AtomicU32::new(NIL),
             links: UnsafeCell::new(Links::UNLINKED),
@@ -68,7 +97,8 @@ impl SchedSlot {
             state: StateWord::new(),
             priority: AtomicU8::new(Priority::LOWEST.level()),
             kind: AtomicU8::new(0),
-            move_pending: AtomicBool::new(false),
+            move_pending_on: AtomicU8::new(NO_SHARD),
+            linked_in: AtomicU8::new(NO_SHARD),
             next: AtomicU32::new(NIL),
             move_next: AtomicU32::new(NIL),
             links: UnsafeCell::new(Links::UNLINKED),
@@ -82,15 +112,18 @@ impl Default for SchedSlot {
     }
 }
 
-/// The [`LinkTable`] view of the slots, only constructible with the ready
-/// lock held.
+/// The [`LinkTable`] view of the slots, only constructed with a shard lock
+/// held, and only asked for slots linked in that shard or being linked in
+/// it (and their queue neighbours, linked in the same shard).
 struct SlotLinks<'a>(&'a [SchedSlot]);
 
 impl LinkTable for SlotLinks<'_> {
     fn links(&mut self, index: u32) -> &mut Links {
-        // SAFETY: a `SlotLinks` exists only inside `Scheduler::locked`, i.e.
-        // while the ready lock is held, and it is the only path to `links`;
-        // `&mut self` keeps the returned borrows from overlapping.
+        // SAFETY: a `SlotLinks` exists only while a shard lock is held, and
+        // is used only on slots whose `linked_in` names that shard (or
+        // that it is linking: `linked_in` set to it first); only holders
+        // of that shard touch those links, and this is the only path to
+        // them. `&mut self` keeps the returned borrows from overlapping.
         self.0[index as usize]
             .links
             .with_mut(|p| unsafe { &mut *p })
@@ -124,15 +157,13 @@ pub(crate) struct Scheduler {
     slots: &'static [SchedSlot],
     /// Names this executor in every id it issues.
     salt: u8,
-    /// The ready lock and the wake inbox (see `LOCKED`).
-    lock: AtomicU64,
-    /// The per-level FIFOs: only with `lock` held.
-    queues: UnsafeCell<ReadyQueues>,
-    /// Copy of the ready bitmap, readable without the lock; written only
-    /// with the lock held.
-    ready_bitmap: AtomicU64,
-    /// Head of the move stack (`set_priority` requests for the holder).
-    moves: AtomicU32,
+    /// The per-CPU ready structures (see [`shard`]).
+    shards: [Shard; SHARDS],
+    /// Each shard's bitmap, readable without its lock; written only with
+    /// that shard's lock held.
+    shard_bitmaps: [ShardBitmap; SHARDS],
+    /// `BUSY`, `DIRTY` and the last level given to `publish_priority`.
+    publication: AtomicU32,
     /// Tagged head of the free stack: `tag << 32 | index`.
     free_head: AtomicU64,
     /// Slots never used yet are handed out in order before the free stack.
@@ -146,8 +177,8 @@ pub(crate) struct Scheduler {
     aging_every: u32,
 }
 
-// SAFETY: `queues` is only accessed with `lock` held (`with_queues`); every
-// other field is atomic or immutable.
+// SAFETY: each shard's `queues` is only accessed with that shard's lock
+// held (`with_queues`); every other field is atomic or immutable.
 unsafe impl Sync for Scheduler {}
 
 impl Scheduler {
@@ -156,10 +187,9 @@ impl Scheduler {
         Self {
             slots,
             salt,
-            lock: AtomicU64::new(UNLOCKED),
-            queues: UnsafeCell::new(ReadyQueues::new()),
-            ready_bitmap: AtomicU64::new(0),
-            moves: AtomicU32::new(NIL),
+            shards: [const { Shard::new() }; SHARDS],
+            shard_bitmaps: [const { ShardBitmap(AtomicU64::new(0)) }; SHARDS],
+            publication: AtomicU32::new(NOTHING_PUBLISHED),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
@@ -173,10 +203,9 @@ impl Scheduler {
         Self {
             slots,
             salt,
-            lock: AtomicU64::new(UNLOCKED),
-            queues: UnsafeCell::new(ReadyQueues::new()),
-            ready_bitmap: AtomicU64::new(0),
-            moves: AtomicU32::new(NIL),
+            shards: core::array::from_fn(|_| Shard::new()),
+            shard_bitmaps: core::array::from_fn(|_| ShardBitmap(AtomicU64::new(0))),
+            publication: AtomicU32::new(NOTHING_PUBLISHED),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
@@ -213,8 +242,9 @@ impl Scheduler {
         highest_in(self.ready_bitmap())
     }
 
+    /// The levels ready in any shard (the OR of their bitmap copies).
     pub(crate) fn ready_bitmap(&self) -> u64 {
-        self.ready_bitmap.load(SeqCst)
+        self.shards_or()
     }
 
     /// The slot an id names, if the id is this executor's.
@@ -346,7 +376,7 @@ impl Scheduler {
     // ----- the COPS operations (any context) --------------------------------
 
     /// Wake `id`. The one wake path: `Waker::wake` and wake-by-id both end
-    /// here. Never waits for the ready lock.
+    /// here. Never waits for a ready lock.
     pub(crate) fn wake<P: Platform + ?Sized>(
         &self,
         platform: &P,
@@ -359,7 +389,7 @@ impl Scheduler {
     }
 
     /// Change the priority of `id`; a queued coroutine moves to the tail of
-    /// its new level. Never waits for the ready lock.
+    /// its new level. Never waits for a ready lock.
     pub(crate) fn set_priority<P: Platform + ?Sized>(
         &self,
         platform: &P,
@@ -399,7 +429,7 @@ impl Scheduler {
     }
 
     /// Ask for `id` to be dropped; a worker drops it (never the caller).
-    /// Never waits for the ready lock.
+    /// Never waits for a ready lock.
     pub(crate) fn cancel<P: Platform + ?Sized>(
         &self,
         platform: &P,
@@ -413,19 +443,35 @@ impl Scheduler {
 
     // ----- the worker side (thread context only) ---------------------------
 
-    /// Take the next coroutine to run: O(1). Moves it QUEUED → RUNNING; the
-    /// caller owns it until [`Scheduler::end_poll_pending`] or
-    /// [`Scheduler::complete`].
-    pub(crate) fn pick<P: Platform + ?Sized>(&self, platform: &P) -> Option<Picked> {
-        let aging = self.aging_every;
-        let (index, priority) = self.locked(platform, |q, links| {
-            // `ReadyQueues` counts picks; every `aging`-th one serves the oldest.
-            if aging != 0 && q.len() > 1 && q.ticks() % aging == aging - 1 {
-                q.pop_oldest(links)
-            } else {
-                q.pop(links)
+    /// Take the next coroutine to run: the head of the most urgent level of
+    /// all shards, O(1) (a look at each shard's bitmap copy). From the
+    /// calling CPU's own shard when it has that level, else stolen from a
+    /// shard that has it. Moves it QUEUED → RUNNING; the caller owns it
+    /// until [`Scheduler::end_poll_pending`] or [`Scheduler::complete`].
+    pub(crate) fn pick<P: Platform + ?Sized>(&self, platform: &P, cpu: usize) -> Option<Picked> {
+        let own = shard_of(cpu);
+        let (index, priority) = loop {
+            // Own shard first, so a tie stays local; others from the next
+            // one on, so stealers spread over victims.
+            let mut best = self.shard_bitmaps[own].0.load(Acquire).trailing_zeros();
+            let mut from = own;
+            for k in 1..SHARDS {
+                let s = shard_of(own + k);
+                let level = self.shard_bitmaps[s].0.load(Acquire).trailing_zeros();
+                if level < best {
+                    best = level;
+                    from = s;
+                }
             }
-        })?;
+            if best == u64::BITS {
+                return None;
+            }
+            // Taken meanwhile by another CPU: look again (that CPU runs
+            // it, so the priority guarantee holds).
+            if let Some(popped) = self.pop_from(platform, own, from, best) {
+                break popped;
+            }
+        };
         let cancelled = self.slots[index as usize].state.start_poll();
         Some(Picked {
             id: self.id_at(index),
@@ -448,10 +494,15 @@ impl Scheduler {
     ///
     /// # Safety
     /// The caller picked `index` and has not ended that poll.
-    pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
+    pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(
+        &self,
+        platform: &P,
+        cpu: usize,
+        index: u32,
+    ) {
         if self.slots[index as usize].state.end_poll_pending() == AfterPending::Requeue {
             // The polling CPU picks again next: no parked worker is needed.
-            self.link_ready(platform, index, false);
+            self.link_ready(platform, shard_of(cpu), index, false);
         }
     }
 
