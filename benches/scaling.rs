@@ -5,6 +5,9 @@
 //! - `yield_storm`: 64 coroutines yielding; time per yield.
 //! - `pipeline`: 256 connections in a closed loop, each message going
 //!   client → server (15×15 matrix product) → client; time per message.
+//! - `ping_pong_workers`: one such connection with no work: a handoff each way,
+//!   which two workers can only slow down (the bound: at most 2×
+//!   one worker); time per round trip.
 //!
 //! `cargo bench --bench scaling -- --warm-up-time 1 --measurement-time 2`;
 //! `cargo xtask bench` also draws the results (`benches/plots/`).
@@ -42,10 +45,12 @@ async fn yields(n: u64, done: Arc<AtomicU64>) {
     done.fetch_add(1, Release);
 }
 
-/// One connection: `n` requests, each answered after a matrix product.
+/// One connection: `n` requests, each answered after a matrix product
+/// (`work`) or at once.
 fn connection(
     n: u64,
     done: Arc<AtomicU64>,
+    work: bool,
 ) -> [std::pin::Pin<Box<dyn Future<Output = ()> + Send>>; 2] {
     let req: &'static Chan = Box::leak(Box::new(Chan::new()));
     let resp: &'static Chan = Box::leak(Box::new(Chan::new()));
@@ -61,8 +66,10 @@ fn connection(
         let mut b = [[0.5f64; 15]; 15];
         for _ in 0..n {
             req.recv().await;
-            b = matmul(&a, &b);
-            b[0][0] = std::hint::black_box(b[0][0]) % 7.0;
+            if work {
+                b = matmul(&a, &b);
+                b[0][0] = std::hint::black_box(b[0][0]) % 7.0;
+            }
             resp.send();
         }
     };
@@ -84,9 +91,13 @@ fn yield_batch(iters: u64, done: &Arc<AtomicU64>) -> Batch {
 fn pipeline_batch(iters: u64, done: &Arc<AtomicU64>) -> Batch {
     let each = iters.div_ceil(CONNECTIONS);
     let futs = (0..CONNECTIONS)
-        .flat_map(|_| connection(each, done.clone()))
+        .flat_map(|_| connection(each, done.clone(), true))
         .collect();
     (futs, CONNECTIONS)
+}
+
+fn ping_pong_batch(iters: u64, done: &Arc<AtomicU64>) -> Batch {
+    (connection(iters, done.clone(), false).into(), 1)
 }
 
 /// A cops executor with `workers` CPUs: the bench thread plus `workers - 1`
@@ -125,8 +136,12 @@ fn run_cops(
     for f in futs {
         drop(ex.spawn(f, prio(8)).unwrap());
     }
+    // The bench thread is a worker until the batch is done: it steps
+    // through `run_until_idle` (the worker loop, which hands a coroutine
+    // re-queued by its own poll to the next pick) and looks at `done`
+    // whenever nothing is ready here.
     while done.load(Acquire) < want {
-        if ex.poll_next().is_none() {
+        if ex.run_until_idle() == 0 {
             std::hint::spin_loop();
         }
     }
@@ -223,5 +238,9 @@ fn pipeline(c: &mut Criterion) {
     workload(c, "pipeline", pipeline_batch);
 }
 
-criterion_group!(benches, yield_storm, pipeline);
+fn ping_pong(c: &mut Criterion) {
+    workload(c, "ping_pong_workers", ping_pong_batch);
+}
+
+criterion_group!(benches, yield_storm, pipeline, ping_pong);
 criterion_main!(benches);

@@ -25,6 +25,11 @@ const CHARTS: &[(&str, &str, Unit)] = &[
         "256 connections x (recv -> 15x15 matmul -> send): time per message",
         Unit::Us,
     ),
+    (
+        "ping_pong_workers",
+        "ping-pong between two tasks, 1 and 2 workers: time per round trip",
+        Unit::Ns,
+    ),
 ];
 
 #[derive(Clone, Copy)]

@@ -4,7 +4,7 @@ use core::mem::ManuallyDrop;
 use core::task::{Context, Poll};
 
 use crate::raw::cell::WakeTarget;
-use crate::raw::scheduler::Scheduler;
+use crate::raw::scheduler::{Requeued, Scheduler};
 use crate::raw::{CoroutineCell, CoroutineState, RawCoroutine, SchedSlot, waker};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority, Worker};
 
@@ -308,9 +308,31 @@ impl<P: Platform> Executor<P> {
     /// A panicking coroutine releases its slot: with feature `std` the
     /// panic is caught and reported as [`Outcome::Panicked`]; without it,
     /// the executor is left consistent and the unwind goes on.
+    ///
+    /// A worker loop should prefer [`Executor::run`], [`Executor::serve`]
+    /// or [`Executor::run_until_idle`]: they hand a coroutine that woke
+    /// itself during its poll (a yield) straight to the next pick, which
+    /// links and pops in one lock hold, or polls it again without linking
+    /// it when nothing ready is as urgent. `poll_next` links it at once,
+    /// since nothing says the caller steps again.
     pub fn poll_next(&'static self) -> Option<Polled> {
         let cpu = self.platform.cpu_id();
-        let picked = self.sched.pick(&self.platform, cpu)?;
+        let (polled, requeued) = self.step(cpu, None)?;
+        if let Some(requeued) = requeued {
+            self.sched.link_requeued(&self.platform, cpu, requeued);
+        }
+        Some(polled)
+    }
+
+    /// `poll_next` for a loop that steps again: a coroutine woken during
+    /// its poll is handed back instead of linked, for the next step's pick
+    /// to link and pop in one lock hold (or to poll again at once).
+    fn step(
+        &'static self,
+        cpu: usize,
+        requeued: Option<Requeued>,
+    ) -> Option<(Polled, Option<Requeued>)> {
+        let picked = self.sched.pick(&self.platform, cpu, requeued)?;
         let step = Step {
             exec: self,
             cpu,
@@ -331,18 +353,24 @@ impl<P: Platform> Executor<P> {
                 Err(()) => Outcome::Panicked,
             }
         };
-        let outcome = ManuallyDrop::new(step).end(outcome);
-        Some(Polled {
+        let (outcome, requeued) = ManuallyDrop::new(step).end(outcome);
+        let polled = Polled {
             id: picked.id,
             priority: picked.priority,
             outcome,
-        })
+        };
+        Some((polled, requeued))
     }
 
     /// Poll until nothing is ready. Returns the number of steps.
     pub fn run_until_idle(&'static self) -> usize {
+        let cpu = self.platform.cpu_id();
+        let mut requeued = None;
         let mut n = 0;
-        while self.poll_next().is_some() {
+        // `pick` never returns `None` while it has a re-queued coroutine
+        // to link, so none is left when the loop ends.
+        while let Some((_, next)) = self.step(cpu, requeued.take()) {
+            requeued = next;
             n += 1;
         }
         n
@@ -364,12 +392,27 @@ impl<P: Platform> Executor<P> {
     }
 
     fn work(&'static self, until_all_done: bool) -> RunExit {
+        let mut requeued: Option<Requeued> = None;
         loop {
-            if until_all_done && self.live() == 0 {
+            // A re-queued coroutine is live: no need to look.
+            if until_all_done && requeued.is_none() && self.live() == 0 {
                 return RunExit::AllDone;
             }
-            if self.poll_next().is_some() {
-                if self.platform.should_yield(self.highest_ready()) {
+            let cpu = self.platform.cpu_id();
+            if let Some((_, next)) = self.step(cpu, requeued.take()) {
+                requeued = next;
+                // The platform sees the re-queued coroutine as ready.
+                let highest = match &requeued {
+                    Some(r) => {
+                        let level = self.sched.requeued_priority(r);
+                        Some(self.highest_ready().map_or(level, |h| h.min(level)))
+                    }
+                    None => self.highest_ready(),
+                };
+                if self.platform.should_yield(highest) {
+                    if let Some(r) = requeued.take() {
+                        self.sched.link_requeued(&self.platform, cpu, r);
+                    }
                     return RunExit::Yield;
                 }
                 continue;
@@ -449,19 +492,19 @@ struct Step<P: Platform + 'static> {
 }
 
 impl<P: Platform> Step<P> {
-    fn end(&self, outcome: Outcome) -> Outcome {
+    /// End the poll; a coroutine woken during it comes back re-queued.
+    fn end(&self, outcome: Outcome) -> (Outcome, Option<Requeued>) {
         let exec = self.exec;
         exec.sched.swap_current(self.cpu, self.outer);
         exec.platform
             .running_priority(self.outer.and_then(|id| exec.priority(id).ok()));
         if outcome == Outcome::Pending {
             // SAFETY: this step picked `index` and ends its poll once.
-            unsafe { exec.sched.end_poll_pending(&exec.platform, self.cpu, self.index) };
-            outcome
+            (outcome, unsafe { exec.sched.end_poll_pending(self.index) })
         } else if exec.end_coroutine(self.index) {
-            Outcome::Panicked
+            (Outcome::Panicked, None)
         } else {
-            outcome
+            (outcome, None)
         }
     }
 }
@@ -469,8 +512,10 @@ impl<P: Platform> Step<P> {
 impl<P: Platform> Drop for Step<P> {
     fn drop(&mut self) {
         // Reached only by unwinding out of the poll (`poll_next` ends a
-        // step it returns from through `ManuallyDrop`).
-        self.end(Outcome::Panicked);
+        // step it returns from through `ManuallyDrop`); a panicked
+        // coroutine is never re-queued.
+        let (_, requeued) = self.end(Outcome::Panicked);
+        debug_assert!(requeued.is_none());
     }
 }
 

@@ -69,9 +69,12 @@
 //! So **no CPU starts a coroutine of level `L` while a coroutine of a more
 //! urgent level is queued and published** when its pick reads the bitmap
 //! copies. The window: a coroutine whose link is not published yet when
-//! the pick reads the copies: one linked after that read, or one waiting
+//! the pick reads the copies: one linked after that read, one waiting
 //! in the inbox of a shard whose lock another CPU holds (until that CPU
-//! lets go: one critical section: a pop, a link, a move, or a steal).
+//! lets go: one critical section: a pop, a link, a move, or a steal), or
+//! one that woke itself during its poll on a worker loop, which that
+//! CPU's next pick links (or polls again at once, when it is more urgent
+//! than everything ready): one step of that worker.
 //! `tests/priority_across_workers.rs` checks it on two worker threads and
 //! eight levels: no start whose pick lies wholly inside an interval in
 //! which a more urgent coroutine was published and not yet picked (0

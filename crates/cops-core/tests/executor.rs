@@ -355,3 +355,82 @@ fn serve_idles_through_an_empty_executor() {
     .unwrap();
     assert_eq!(server.join().unwrap(), RunExit::Yield);
 }
+
+/// A coroutine that wakes itself (a yield) goes behind the ready
+/// coroutines of its level and ahead of less urgent ones, and one made
+/// more urgent meanwhile runs first: through `poll_next` (which links it
+/// at once) and through the worker loops (which hand it to the next pick).
+#[test]
+fn a_yield_goes_behind_its_level_and_ahead_of_less_urgent_ones() {
+    for driver in ["poll_next", "run_until_idle", "run"] {
+        let exec = Executor::leak(8, StdPlatform::new());
+        let trace = Trace::default();
+        let t = trace.clone();
+        exec.spawn(
+            async move {
+                log(&t, "a0");
+                yield_now().await; // behind b
+                log(&t, "a1");
+                let u = t.clone();
+                exec.spawn(async move { log(&u, "d") }, p(1)).unwrap();
+                yield_now().await; // behind d
+                log(&t, "a2");
+                yield_now().await; // alone at 3: again at once, before c
+                log(&t, "a3");
+            },
+            p(3),
+        )
+        .unwrap();
+        let t = trace.clone();
+        exec.spawn(async move { log(&t, "b") }, p(3)).unwrap();
+        let t = trace.clone();
+        exec.spawn(async move { log(&t, "c") }, p(7)).unwrap();
+        match driver {
+            "poll_next" => while exec.poll_next().is_some() {},
+            "run_until_idle" => assert_eq!(exec.run_until_idle(), 7),
+            _ => assert_eq!(exec.run(), RunExit::AllDone),
+        }
+        assert_eq!(
+            taken(&trace),
+            ["a0", "b", "a1", "d", "a2", "a3", "c"],
+            "driven by {driver}"
+        );
+    }
+}
+
+/// A worker loop that the platform stops right after a yield leaves the
+/// yielding coroutine linked and ready, not lost with the loop's state.
+#[test]
+fn a_worker_stopped_after_a_yield_leaves_the_coroutine_ready() {
+    struct StopAfterEachStep;
+    impl cops_core::Platform for StopAfterEachStep {
+        fn should_yield(&self, highest: Option<Priority>) -> bool {
+            // The yielding coroutine counts as ready for the platform.
+            assert_eq!(highest, Some(p(4)));
+            true
+        }
+    }
+    let exec = Executor::leak(2, StopAfterEachStep);
+    let polls = Arc::new(AtomicUsize::new(0));
+    let n = polls.clone();
+    let id = exec
+        .spawn(
+            async move {
+                for _ in 0..3 {
+                    n.fetch_add(1, SeqCst);
+                    yield_now().await;
+                }
+            },
+            p(4),
+        )
+        .unwrap()
+        .id();
+    for round in 1..=3 {
+        assert_eq!(exec.run(), RunExit::Yield);
+        assert_eq!(polls.load(SeqCst), round);
+        assert_eq!(exec.state(id), Ok(cops_core::CoroutineState::Ready));
+        assert_eq!(exec.highest_ready(), Some(p(4)));
+    }
+    assert_eq!(exec.run_until_idle(), 1);
+    assert_eq!(exec.live(), 0);
+}

@@ -538,7 +538,11 @@ fn publication_follows_two_shards_changing_at_once() {
         let blocked = spawner.join().unwrap();
 
         assert_eq!(exec.highest_ready(), Some(prio(6)));
-        assert_eq!(exec.platform().published.load(SeqCst), 6, "stale publication");
+        assert_eq!(
+            exec.platform().published.load(SeqCst),
+            6,
+            "stale publication"
+        );
         exec.cancel(blocked).unwrap();
         exec.run_until_idle();
         assert_eq!(exec.platform().published.load(SeqCst), NONE_PUBLISHED);
@@ -578,4 +582,41 @@ fn steal_moves_a_share_while_the_victim_picks() {
         assert_eq!(exec.live(), 0);
         assert_eq!(exec.ready_bitmap(), 0);
     });
+}
+
+/// A coroutine that woke itself during its poll on a worker loop is handed
+/// to that worker's next pick without being linked, while another CPU
+/// changes its level and wakes it. It runs exactly once more, in either
+/// order with the other coroutine (at its old level it goes first, at its
+/// new one last), and nothing is lost or left queued.
+#[test]
+fn a_yield_handed_to_the_next_pick_vs_set_priority_and_wake() {
+    model(
+        "a_yield_handed_to_the_next_pick_vs_set_priority_and_wake",
+        || {
+            let exec = executor(2);
+            let yielder = exec.spawn(YieldOnce(false), prio(2)).unwrap().id();
+            exec.spawn(async {}, prio(4)).unwrap();
+
+            let other = thread::spawn(move || {
+                become_cpu(1);
+                let moved = exec.set_priority(yielder, prio(6));
+                let woken = exec.wake(yielder);
+                for r in [moved, woken] {
+                    // Finished, or Stale once its slot is recycled.
+                    assert!(
+                        matches!(r, Ok(()) | Err(Error::Finished | Error::Stale)),
+                        "{r:?}"
+                    );
+                }
+            });
+            become_cpu(0);
+            // Two polls of the yielder and one of the other, whatever the order.
+            assert_eq!(exec.run_until_idle(), 3);
+            other.join().unwrap();
+            assert_eq!(exec.live(), 0);
+            assert_eq!(exec.highest_ready(), None);
+            assert_eq!(exec.poll_next().map(|s| s.id), None);
+        },
+    );
 }

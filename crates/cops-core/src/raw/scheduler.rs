@@ -50,6 +50,15 @@ pub const MAX_CPUS: usize = 2;
 
 /// The scheduling half of one coroutine slot. Opaque: only an
 /// [`Executor`](crate::Executor) reads or writes it.
+///
+/// A cache line each (36 bytes used): a poll writes its slot's state word
+/// three times and its shard field twice, and coroutines of neighbouring
+/// slots often run on different CPUs (slots are recycled in completion
+/// order). Packed at 40 bytes, two workers yielding side by side spent
+/// most of their time moving shared lines (`benches/scaling.rs`: a yield
+/// storm on two workers 37-40 ns per yield packed, 24-30 ns aligned, one
+/// worker 45 ns either way).
+#[repr(align(64))]
 pub struct SchedSlot {
     state: StateWord,
     priority: AtomicU8,
@@ -152,6 +161,21 @@ pub(crate) struct Picked {
     pub(crate) cancelled: bool,
 }
 
+/// A coroutine re-queued by its own poll (woken while it ran) that the
+/// polling CPU has not linked yet. It is READY (QUEUED), but in no shard
+/// until this CPU's next pick links it (or picks it again at once): the
+/// same state as between any wake's CAS and its link. Must be consumed by
+/// [`Scheduler::pick`] or [`Scheduler::link_requeued`].
+#[must_use]
+#[derive(Debug)]
+pub(crate) struct Requeued(u32);
+
+/// One CPU's entry in the "current" table, alone in its cache line: it is
+/// written twice per poll, and CPUs polling side by side must not bounce
+/// a shared line.
+#[repr(C, align(64))]
+struct CurrentEntry(AtomicU64);
+
 /// Scheduling state of one executor (one address space).
 pub(crate) struct Scheduler {
     slots: &'static [SchedSlot],
@@ -172,7 +196,7 @@ pub(crate) struct Scheduler {
     live: AtomicUsize,
     /// Workers parked in `Platform::idle`.
     parked: AtomicUsize,
-    current: [AtomicU64; MAX_CPUS],
+    current: [CurrentEntry; MAX_CPUS],
     /// Every `aging_every`-th pick serves the longest-waiting coroutine; 0 = off.
     aging_every: u32,
 }
@@ -194,7 +218,7 @@ impl Scheduler {
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
-            current: [const { AtomicU64::new(u64::MAX) }; MAX_CPUS],
+            current: [const { CurrentEntry(AtomicU64::new(u64::MAX)) }; MAX_CPUS],
             aging_every: 0,
         }
     }
@@ -210,7 +234,7 @@ impl Scheduler {
             fresh: AtomicU32::new(0),
             live: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
-            current: core::array::from_fn(|_| AtomicU64::new(u64::MAX)),
+            current: core::array::from_fn(|_| CurrentEntry(AtomicU64::new(u64::MAX))),
             aging_every: 0,
         }
     }
@@ -448,7 +472,18 @@ impl Scheduler {
     /// calling CPU's own shard when it has that level, else stolen from a
     /// shard that has it. Moves it QUEUED → RUNNING; the caller owns it
     /// until [`Scheduler::end_poll_pending`] or [`Scheduler::complete`].
-    pub(crate) fn pick<P: Platform + ?Sized>(&self, platform: &P, cpu: usize) -> Option<Picked> {
+    ///
+    /// `requeued`, the coroutine this CPU's last poll re-queued, is linked
+    /// on the own shard in the same lock hold as the pop (one lock round
+    /// trip per yield instead of two), or not linked at all when it is
+    /// strictly more urgent than everything ready: then it is picked again
+    /// at once, as its link and pop would have done.
+    pub(crate) fn pick<P: Platform + ?Sized>(
+        &self,
+        platform: &P,
+        cpu: usize,
+        mut requeued: Option<Requeued>,
+    ) -> Option<Picked> {
         let own = shard_of(cpu);
         let (index, priority) = loop {
             // Own shard first, so a tie stays local; others from the next
@@ -463,12 +498,28 @@ impl Scheduler {
                     from = s;
                 }
             }
+            if let Some(Requeued(index)) = requeued {
+                let level = u32::from(self.slots[index as usize].priority.load(Relaxed));
+                if level < best && self.aging_every == 0 {
+                    // Its link and pop would change nothing another CPU can
+                    // see: skip both (aging counts pops, so not with aging).
+                    break (index, Priority::from_level(level as u8));
+                }
+                if level <= best {
+                    (best, from) = (level, own);
+                } else if from != own {
+                    // Stealing: link it where a parked worker can find it.
+                    self.link_ready(platform, own, index, true);
+                    requeued = None;
+                }
+            }
             if best == u64::BITS {
                 return None;
             }
             // Taken meanwhile by another CPU: look again (that CPU runs
-            // it, so the priority guarantee holds).
-            if let Some(popped) = self.pop_from(platform, own, from, best) {
+            // it, so the priority guarantee holds). Never with `requeued`
+            // (linked on `from` before the pop).
+            if let Some(popped) = self.pop_from(platform, own, from, best, requeued.take()) {
                 break popped;
             }
         };
@@ -480,30 +531,42 @@ impl Scheduler {
         })
     }
 
+    /// Link a coroutine this CPU's poll re-queued, when no pick follows
+    /// (the worker returns).
+    pub(crate) fn link_requeued<P: Platform + ?Sized>(
+        &self,
+        platform: &P,
+        cpu: usize,
+        requeued: Requeued,
+    ) {
+        // The polling CPU's worker is leaving: a parked one may take it.
+        self.link_ready(platform, shard_of(cpu), requeued.0, true);
+    }
+
+    /// The level a re-queued coroutine will be linked at.
+    pub(crate) fn requeued_priority(&self, requeued: &Requeued) -> Priority {
+        Priority::from_level(self.slots[requeued.0 as usize].priority.load(Relaxed))
+    }
+
     /// Record `id` as the coroutine polled on `cpu`; returns the previous
     /// entry (a nested poll restores it). Only `cpu` itself writes its
     /// entry, so a load and a store do (no read-modify-write).
     pub(crate) fn swap_current(&self, cpu: usize, id: Option<CoroutineId>) -> Option<CoroutineId> {
-        let entry = self.current.get(cpu)?;
+        let entry = &self.current.get(cpu)?.0;
         let prev = entry.load(Relaxed);
         entry.store(id.map_or(u64::MAX, CoroutineId::to_raw), Release);
         (prev != u64::MAX).then(|| CoroutineId::from_raw(prev))
     }
 
-    /// The poll of picked `index` returned `Pending`.
+    /// The poll of picked `index` returned `Pending`. A coroutine woken
+    /// during its poll is re-queued: returned to be handed to this CPU's
+    /// next [`Scheduler::pick`] (or [`Scheduler::link_requeued`]).
     ///
     /// # Safety
     /// The caller picked `index` and has not ended that poll.
-    pub(crate) unsafe fn end_poll_pending<P: Platform + ?Sized>(
-        &self,
-        platform: &P,
-        cpu: usize,
-        index: u32,
-    ) {
-        if self.slots[index as usize].state.end_poll_pending() == AfterPending::Requeue {
-            // The polling CPU picks again next: no parked worker is needed.
-            self.link_ready(platform, shard_of(cpu), index, false);
-        }
+    pub(crate) unsafe fn end_poll_pending(&self, index: u32) -> Option<Requeued> {
+        (self.slots[index as usize].state.end_poll_pending() == AfterPending::Requeue)
+            .then_some(Requeued(index))
     }
 
     /// The picked coroutine at `index` has been dropped (completed,
@@ -521,7 +584,7 @@ impl Scheduler {
 
     /// The coroutine being polled on `cpu`.
     pub(crate) fn current(&self, cpu: usize) -> Option<CoroutineId> {
-        let raw = self.current.get(cpu)?.load(Acquire);
+        let raw = self.current.get(cpu)?.0.load(Acquire);
         (raw != u64::MAX).then(|| CoroutineId::from_raw(raw))
     }
 

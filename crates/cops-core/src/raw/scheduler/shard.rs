@@ -109,7 +109,7 @@
 //! once never leave a stale level published (`tests/loom.rs` checks that
 //! the last publication equals the true OR).
 
-use super::{NO_SHARD, SchedSlot, Scheduler, SlotLinks, shard_of};
+use super::{NO_SHARD, Requeued, SchedSlot, Scheduler, SlotLinks, shard_of};
 use crate::loom::{AtomicU32, AtomicU64, Ordering::*, UnsafeCell, fence};
 use crate::ready::{NIL, ReadyQueues, highest_in};
 use crate::{Platform, Priority};
@@ -533,8 +533,8 @@ impl Scheduler {
     }
 
     /// Lock shard `s`, which a pick on shard `own` chose, expecting a
-    /// coroutine at level `best` or better, and pop it (`None`: it was
-    /// taken meanwhile). A steal (`s != own`) also moves half of the rest
+    /// coroutine at level `best` or better, link `requeued` (only when
+    /// `s == own`), and pop (`None`: the level was taken meanwhile). A steal (`s != own`) also moves half of the rest
     /// of that level to `own`: a worker that ran dry gets a share of the
     /// work instead of coming back for every coroutine (a storm at one
     /// level would otherwise migrate one coroutine per steal).
@@ -544,9 +544,14 @@ impl Scheduler {
         own: usize,
         s: usize,
         best: u32,
+        requeued: Option<Requeued>,
     ) -> Option<(u32, Priority)> {
         let aging = self.aging_every;
         self.acquire(s);
+        if let Some(Requeued(index)) = requeued {
+            debug_assert_eq!(s, own, "a re-queued coroutine is linked on its CPU's shard");
+            self.with_queues(s, |q, _| Self::link(q, self.slots, s, index));
+        }
         // The share, stacked through `next` (newest on top, like an inbox).
         let (mut share, mut share_tail) = (NIL, NIL);
         // Whether letting go of our own shard linked wakes: notified once
