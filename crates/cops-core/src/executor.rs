@@ -313,14 +313,17 @@ impl<P: Platform> Executor<P> {
     /// or [`Executor::run_until_idle`]: they hand a coroutine that woke
     /// itself during its poll (a yield) straight to the next pick, which
     /// links and pops in one lock hold, or polls it again without linking
-    /// it when nothing ready is as urgent. `poll_next` links it at once,
-    /// since nothing says the caller steps again.
+    /// it when nothing ready is as urgent; and a coroutine one poll makes
+    /// ready for this CPU to run next (a handoff) wakes no parked worker.
+    /// `poll_next` links the first at once and releases a parked worker for
+    /// the second, since nothing says its caller steps again.
     pub fn poll_next(&'static self) -> Option<Polled> {
         let cpu = self.platform.cpu_id();
-        let (polled, requeued) = self.step(cpu, None)?;
+        let (polled, requeued) = self.step(cpu, None, false)?;
         if let Some(requeued) = requeued {
             self.sched.link_requeued(&self.platform, cpu, requeued);
         }
+        self.sched.end_lone_step(&self.platform, cpu);
         Some(polled)
     }
 
@@ -331,8 +334,11 @@ impl<P: Platform> Executor<P> {
         &'static self,
         cpu: usize,
         requeued: Option<Requeued>,
+        spare_handoffs: bool,
     ) -> Option<(Polled, Option<Requeued>)> {
-        let picked = self.sched.pick(&self.platform, cpu, requeued)?;
+        let picked = self
+            .sched
+            .pick(&self.platform, cpu, requeued, spare_handoffs)?;
         let step = Step {
             exec: self,
             cpu,
@@ -369,7 +375,7 @@ impl<P: Platform> Executor<P> {
         let mut n = 0;
         // `pick` never returns `None` while it has a re-queued coroutine
         // to link, so none is left when the loop ends.
-        while let Some((_, next)) = self.step(cpu, requeued.take()) {
+        while let Some((_, next)) = self.step(cpu, requeued.take(), false) {
             requeued = next;
             n += 1;
         }
@@ -393,13 +399,18 @@ impl<P: Platform> Executor<P> {
 
     fn work(&'static self, until_all_done: bool) -> RunExit {
         let mut requeued: Option<Requeued> = None;
+        // Looks that found nothing to start since the last poll: another
+        // CPU's handoff is spared (not stolen) for the first few.
+        let mut looks = 0;
         loop {
             // A re-queued coroutine is live: no need to look.
             if until_all_done && requeued.is_none() && self.live() == 0 {
                 return RunExit::AllDone;
             }
             let cpu = self.platform.cpu_id();
-            if let Some((_, next)) = self.step(cpu, requeued.take()) {
+            let spare_handoffs = looks < HANDOFF_PATIENCE;
+            if let Some((_, next)) = self.step(cpu, requeued.take(), spare_handoffs) {
+                looks = 0;
                 requeued = next;
                 // The platform sees the re-queued coroutine as ready.
                 let highest = match &requeued {
@@ -413,16 +424,21 @@ impl<P: Platform> Executor<P> {
                     if let Some(r) = requeued.take() {
                         self.sched.link_requeued(&self.platform, cpu, r);
                     }
+                    // A handoff left for this CPU (`make_ready`) must not
+                    // wait for its return: a parked worker takes it.
+                    self.sched
+                        .notify_if(&self.platform, self.ready_bitmap() != 0);
                     return RunExit::Yield;
                 }
                 continue;
             }
+            looks += 1;
             // A handoff between workers usually lands within a microsecond
             // or two: look a little longer before paying for `idle` (a futex
             // round trip on the host, an IPI on a kernel).
             if (0..SPINS_BEFORE_IDLE).any(|_| {
                 core::hint::spin_loop();
-                self.ready_bitmap() != 0
+                self.sched.work_for(cpu)
             }) {
                 continue;
             }
@@ -472,6 +488,15 @@ impl<P: Platform> Executor<P> {
         panicked
     }
 }
+
+/// Looks that spare another CPU's handoff before a worker loop steals it:
+/// about a microsecond on the host, a few poll lengths of a ping-pong
+/// (`benches/scaling.rs`, `ping_pong_workers`). One under loom, which
+/// explores every branch of each look.
+#[cfg(not(loom))]
+const HANDOFF_PATIENCE: u32 = 64;
+#[cfg(loom)]
+const HANDOFF_PATIENCE: u32 = 1;
 
 /// Looks at the ready bitmap before a worker idles (none under loom: the
 /// model checks the parking protocol itself).

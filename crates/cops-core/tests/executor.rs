@@ -434,3 +434,85 @@ fn a_worker_stopped_after_a_yield_leaves_the_coroutine_ready() {
     assert_eq!(exec.run_until_idle(), 1);
     assert_eq!(exec.live(), 0);
 }
+
+/// A coroutine that a poll makes ready for its own CPU to run next (a
+/// handoff) wakes no parked worker, so when a lone `poll_next` step ends
+/// with one, that step releases a parked worker for it: here the stepping
+/// thread stops after that step, and the parked worker must run it.
+#[test]
+fn a_handoff_left_by_a_lone_step_reaches_a_parked_worker() {
+    struct CountingIdle {
+        inner: StdPlatform,
+        idles: AtomicUsize,
+    }
+    impl cops_core::Platform for CountingIdle {
+        fn cpu_id(&self) -> usize {
+            self.inner.cpu_id()
+        }
+        fn idle(&self) {
+            self.idles.fetch_add(1, SeqCst);
+            self.inner.idle();
+        }
+        fn notify(&self) {
+            self.inner.notify();
+        }
+        fn alloc_cpu(
+            &self,
+            worker: &'static dyn cops_core::Worker,
+            n: usize,
+        ) -> Result<usize, Error> {
+            self.inner.alloc_cpu(worker, n)
+        }
+    }
+    let exec = Executor::leak(
+        4,
+        CountingIdle {
+            inner: StdPlatform::new(),
+            idles: AtomicUsize::new(0),
+        },
+    );
+    let gate: &'static std::sync::atomic::AtomicBool =
+        Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
+    let gated = exec
+        .spawn(
+            std::future::poll_fn(move |_| {
+                if gate.load(SeqCst) {
+                    std::task::Poll::Ready(())
+                } else {
+                    std::task::Poll::Pending
+                }
+            }),
+            p(2),
+        )
+        .unwrap()
+        .id();
+    exec.poll_next().unwrap(); // it blocks
+    // Polled on this thread (CPU 0): bring up a worker, wait until it
+    // parks, then wake the gated coroutine: a handoff (CPU 0 is polling,
+    // its shard is empty), so the parked worker is not released for it.
+    exec.spawn(
+        async move {
+            exec.alloc_cpu(1).unwrap();
+            let t = std::time::Instant::now();
+            while exec.platform().idles.load(SeqCst) == 0 {
+                assert!(t.elapsed().as_secs() < 10, "the worker never parked");
+                std::thread::yield_now();
+            }
+            gate.store(true, SeqCst);
+            exec.wake(gated).unwrap();
+        },
+        p(0),
+    )
+    .unwrap();
+    // The lone step; this thread steps no more.
+    let _ = exec.poll_next().unwrap();
+    let t = std::time::Instant::now();
+    while exec.live() != 0 {
+        assert!(
+            t.elapsed().as_secs() < 10,
+            "the parked worker was never released: {} coroutines left",
+            exec.live()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

@@ -620,3 +620,35 @@ fn a_yield_handed_to_the_next_pick_vs_set_priority_and_wake() {
         },
     );
 }
+
+/// A coroutine polled by a lone `poll_next` on CPU 0 wakes a blocked one:
+/// a handoff (made ready by a poll on CPU 0 into its empty shard), which
+/// releases no parked worker by itself. CPU 0 steps no more; the worker
+/// of CPU 1, parked or about to be, must still run everything (a lost
+/// release deadlocks the model, which loom reports).
+#[test]
+fn a_handoff_by_a_lone_step_vs_a_parking_worker() {
+    model("a_handoff_by_a_lone_step_vs_a_parking_worker", || {
+        let exec = executor(2);
+        let (woken, probe) = blocked(exec, 3);
+        let p = probe.clone();
+        exec.spawn(
+            async move {
+                p.flag.store(true, SeqCst);
+                exec.wake(woken).unwrap();
+            },
+            prio(1),
+        )
+        .unwrap();
+
+        let worker = thread::spawn(move || {
+            become_cpu(1);
+            exec.run()
+        });
+        become_cpu(0);
+        exec.poll_next(); // the waker, unless the worker took it first
+        assert_eq!(worker.join().unwrap(), cops_core::RunExit::AllDone);
+        assert_eq!(exec.live(), 0);
+        assert_eq!(probe.polls.load(SeqCst), 2);
+    });
+}

@@ -212,7 +212,7 @@ impl Scheduler {
             slots,
             salt,
             shards: [const { Shard::new() }; SHARDS],
-            shard_bitmaps: [const { ShardBitmap(AtomicU64::new(0)) }; SHARDS],
+            shard_bitmaps: [const { ShardBitmap::new() }; SHARDS],
             publication: AtomicU32::new(NOTHING_PUBLISHED),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
@@ -228,7 +228,7 @@ impl Scheduler {
             slots,
             salt,
             shards: core::array::from_fn(|_| Shard::new()),
-            shard_bitmaps: core::array::from_fn(|_| ShardBitmap(AtomicU64::new(0))),
+            shard_bitmaps: core::array::from_fn(|_| ShardBitmap::new()),
             publication: AtomicU32::new(NOTHING_PUBLISHED),
             free_head: AtomicU64::new(NIL as u64),
             fresh: AtomicU32::new(0),
@@ -314,7 +314,7 @@ impl Scheduler {
         self.parked.fetch_add(0, AcqRel)
     }
 
-    fn notify_if<P: Platform + ?Sized>(&self, platform: &P, linked: bool) {
+    pub(crate) fn notify_if<P: Platform + ?Sized>(&self, platform: &P, linked: bool) {
         if linked && self.parked_now() != 0 {
             platform.notify();
         }
@@ -478,25 +478,43 @@ impl Scheduler {
     /// trip per yield instead of two), or not linked at all when it is
     /// strictly more urgent than everything ready: then it is picked again
     /// at once, as its link and pop would have done.
+    ///
+    /// With `spare_handoffs`, a pick that would steal a handoff (a
+    /// coroutine another CPU's poll made ready for that CPU to run next,
+    /// see `make_ready`) returns `None` instead, starting nothing: the
+    /// worker loop looks again a bounded number of times before it steals.
     pub(crate) fn pick<P: Platform + ?Sized>(
         &self,
         platform: &P,
         cpu: usize,
         mut requeued: Option<Requeued>,
+        spare_handoffs: bool,
     ) -> Option<Picked> {
         let own = shard_of(cpu);
+        // Our own handoff, if any, is ours to take now.
+        let own_copy = &self.shard_bitmaps[own];
+        if own_copy.handoff.load(Relaxed) {
+            own_copy.handoff.store(false, Relaxed);
+        }
         let (index, priority) = loop {
             // Own shard first, so a tie stays local; others from the next
             // one on, so stealers spread over victims.
-            let mut best = self.shard_bitmaps[own].0.load(Acquire).trailing_zeros();
+            let mut best = own_copy.bits.load(Acquire).trailing_zeros();
             let mut from = own;
             for k in 1..SHARDS {
                 let s = shard_of(own + k);
-                let level = self.shard_bitmaps[s].0.load(Acquire).trailing_zeros();
+                let level = self.shard_bitmaps[s].bits.load(Acquire).trailing_zeros();
                 if level < best {
                     best = level;
                     from = s;
                 }
+            }
+            if from != own
+                && spare_handoffs
+                && requeued.is_none()
+                && self.shard_bitmaps[from].handoff.load(Relaxed)
+            {
+                return None;
             }
             if let Some(Requeued(index)) = requeued {
                 let level = u32::from(self.slots[index as usize].priority.load(Relaxed));
@@ -580,6 +598,33 @@ impl Scheduler {
             self.push_free(index);
         }
         self.live.fetch_sub(1, AcqRel);
+    }
+
+    /// Whether a pick on `cpu` could start something now: its own shard
+    /// has a ready coroutine, or another shard has one that is not a
+    /// handoff being spared (what an idle worker's spin waits for).
+    pub(crate) fn work_for(&self, cpu: usize) -> bool {
+        let own = shard_of(cpu);
+        self.shard_bitmaps.iter().enumerate().any(|(s, copy)| {
+            copy.bits.load(Acquire) != 0 && (s == own || !copy.handoff.load(Relaxed))
+        })
+    }
+
+    /// A step on `cpu` that no step may follow is over: release a parked
+    /// worker for a handoff its poll left on the CPU's shard.
+    pub(crate) fn end_lone_step<P: Platform + ?Sized>(&self, platform: &P, cpu: usize) {
+        let copy = &self.shard_bitmaps[shard_of(cpu)];
+        self.notify_if(
+            platform,
+            copy.handoff.load(Relaxed) && copy.bits.load(Acquire) != 0,
+        );
+    }
+
+    /// Whether `cpu` is polling one of this executor's coroutines.
+    pub(crate) fn polling_on(&self, cpu: usize) -> bool {
+        self.current
+            .get(cpu)
+            .is_some_and(|c| c.0.load(Relaxed) != u64::MAX)
     }
 
     /// The coroutine being polled on `cpu`.

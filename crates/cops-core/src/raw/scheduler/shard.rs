@@ -110,7 +110,7 @@
 //! the last publication equals the true OR).
 
 use super::{NO_SHARD, Requeued, SchedSlot, Scheduler, SlotLinks, shard_of};
-use crate::loom::{AtomicU32, AtomicU64, Ordering::*, UnsafeCell, fence};
+use crate::loom::{AtomicBool, AtomicU32, AtomicU64, Ordering::*, UnsafeCell, fence};
 use crate::ready::{NIL, ReadyQueues, highest_in};
 use crate::{Platform, Priority};
 
@@ -171,7 +171,31 @@ impl Shard {
 /// it is read by every pick of every CPU and written only when one of the
 /// shard's levels becomes empty or non-empty.
 #[repr(C, align(64))]
-pub(super) struct ShardBitmap(pub(super) AtomicU64);
+pub(super) struct ShardBitmap {
+    pub(super) bits: AtomicU64,
+    /// The shard's only ready coroutine is a handoff its CPU will run when
+    /// its poll returns (`make_ready`): a stealer spares it for a while.
+    /// Cleared by that CPU's next pick and by the next link that is not a
+    /// handoff. A hint: a stale value only delays or hastens a steal.
+    pub(super) handoff: AtomicBool,
+}
+
+impl ShardBitmap {
+    #[cfg(not(loom))]
+    pub(super) const fn new() -> Self {
+        Self {
+            bits: AtomicU64::new(0),
+            handoff: AtomicBool::new(false),
+        }
+    }
+    #[cfg(loom)]
+    pub(super) fn new() -> Self {
+        Self {
+            bits: AtomicU64::new(0),
+            handoff: AtomicBool::new(false),
+        }
+    }
+}
 
 impl Scheduler {
     /// Spin until shard `s`'s lock is ours (worker side only).
@@ -265,7 +289,7 @@ impl Scheduler {
     /// With shard `s`'s lock held: its bitmap copy follows its queues, and
     /// the published level follows the OR of the copies.
     fn publish<P: Platform + ?Sized>(&self, platform: &P, s: usize) {
-        let copy = &self.shard_bitmaps[s].0;
+        let copy = &self.shard_bitmaps[s].bits;
         let before = copy.load(Relaxed);
         let after = self.with_queues(s, |q, _| q.bitmap());
         if before != after {
@@ -284,7 +308,7 @@ impl Scheduler {
     pub(super) fn shards_or(&self) -> u64 {
         self.shard_bitmaps
             .iter()
-            .fold(0, |acc, b| acc | b.0.load(Acquire))
+            .fold(0, |acc, b| acc | b.bits.load(Acquire))
     }
 
     /// A shard's best level changed (its copy is stored): make the
@@ -418,9 +442,21 @@ impl Scheduler {
 
     /// Link `index` (spawned, woken, cancelled or re-queued) at its level
     /// on the calling CPU's shard, without ever waiting for the lock (see
-    /// the module docs), and release a parked worker for it.
+    /// the module docs), and release a parked worker for it, unless it is a
+    /// **handoff**: made ready by a coroutine polled on this CPU into an
+    /// empty shard, so this CPU picks it as soon as that poll returns
+    /// (tokio's LIFO-slot rule). Waking another worker for it would only
+    /// move the pair's ping-pong across CPUs. A second coroutine made
+    /// ready meanwhile finds the shard non-empty and releases a worker.
     pub(super) fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
-        self.link_ready(platform, shard_of(platform.cpu_id()), index, true);
+        let cpu = platform.cpu_id();
+        let s = shard_of(cpu);
+        let copy = &self.shard_bitmaps[s];
+        let handoff = self.polling_on(cpu) && copy.bits.load(Relaxed) == 0;
+        if handoff != copy.handoff.load(Relaxed) {
+            copy.handoff.store(handoff, Relaxed);
+        }
+        self.link_ready(platform, s, index, !handoff);
     }
 
     /// `make_ready` on shard `s`; with `notify_for_index` false, a parked worker is
