@@ -440,6 +440,10 @@ fn a_worker_stopped_after_a_yield_leaves_the_coroutine_ready() {
 /// with one, that step releases a parked worker for it: here the stepping
 /// thread stops after that step, and the parked worker must run it.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "waits for a parked thread in real time; loom models it"
+)]
 fn a_handoff_left_by_a_lone_step_reaches_a_parked_worker() {
     struct CountingIdle {
         inner: StdPlatform,
@@ -515,4 +519,55 @@ fn a_handoff_left_by_a_lone_step_reaches_a_parked_worker() {
         );
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// A poll that never returns while it waits for coroutines it spawned
+/// (each holding a worker until all have started): the first spawn is a
+/// handoff (same level, empty shard), the later ones must also release a
+/// worker for it, or a steal that moves it to a busy worker's shard
+/// strands it (this hung `test_priority` on rcore-n at -smp 4).
+#[test]
+#[cfg_attr(miri, ignore = "four spinning threads in real time")]
+fn a_long_poll_that_spawns_holders_gets_every_worker() {
+    const HOLDERS: usize = 3;
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static FINISHED: AtomicUsize = AtomicUsize::new(0);
+    let exec = Executor::leak(8, StdPlatform::new());
+    exec.spawn(
+        async move {
+            exec.alloc_cpu(HOLDERS).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20)); // they park
+            for _ in 0..HOLDERS {
+                exec.spawn(
+                    async {
+                        STARTED.fetch_add(1, SeqCst);
+                        let t = std::time::Instant::now();
+                        while STARTED.load(SeqCst) < HOLDERS {
+                            assert!(t.elapsed().as_secs() < 10, "a holder never started");
+                            std::thread::yield_now();
+                        }
+                        FINISHED.fetch_add(1, SeqCst);
+                    },
+                    p(5),
+                )
+                .unwrap();
+            }
+            let t = std::time::Instant::now();
+            while STARTED.load(SeqCst) < HOLDERS {
+                assert!(
+                    t.elapsed().as_secs() < 10,
+                    "{} of {HOLDERS} holders started",
+                    STARTED.load(SeqCst)
+                );
+                std::thread::yield_now();
+            }
+        },
+        p(5),
+    )
+    .unwrap();
+    exec.poll_next().unwrap();
+    assert_eq!(exec.platform().join_workers(), 0, "a worker panicked");
+    assert_eq!(exec.live(), 0);
+    // A holder gives up (panics) when the others do not start in time.
+    assert_eq!(FINISHED.load(SeqCst), HOLDERS);
 }

@@ -620,11 +620,14 @@ impl Scheduler {
         );
     }
 
-    /// Whether `cpu` is polling one of this executor's coroutines.
-    pub(crate) fn polling_on(&self, cpu: usize) -> bool {
-        self.current
-            .get(cpu)
-            .is_some_and(|c| c.0.load(Relaxed) != u64::MAX)
+    /// The level of the coroutine `cpu` is polling, if it polls one of
+    /// this executor's.
+    pub(crate) fn running_level(&self, cpu: usize) -> Option<u8> {
+        let raw = self.current.get(cpu)?.0.load(Relaxed);
+        (raw != u64::MAX).then(|| {
+            let index = CoroutineId::from_raw(raw).index() as usize;
+            self.slots[index].priority.load(Relaxed)
+        })
     }
 
     /// The coroutine being polled on `cpu`.

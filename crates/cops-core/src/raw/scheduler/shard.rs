@@ -443,20 +443,31 @@ impl Scheduler {
     /// Link `index` (spawned, woken, cancelled or re-queued) at its level
     /// on the calling CPU's shard, without ever waiting for the lock (see
     /// the module docs), and release a parked worker for it, unless it is a
-    /// **handoff**: made ready by a coroutine polled on this CPU into an
-    /// empty shard, so this CPU picks it as soon as that poll returns
-    /// (tokio's LIFO-slot rule). Waking another worker for it would only
-    /// move the pair's ping-pong across CPUs. A second coroutine made
-    /// ready meanwhile finds the shard non-empty and releases a worker.
+    /// **handoff**: made ready by a coroutine polled on this CPU, at that
+    /// coroutine's level or less urgent, into an empty shard, so this CPU
+    /// picks it as soon as that poll returns (tokio's LIFO-slot rule).
+    /// Waking another worker for it would only move the pair's ping-pong
+    /// across CPUs. A more urgent one is never a handoff: it must not wait
+    /// for the poll that woke it. The next link on the shard that is not a
+    /// handoff releases a worker for itself and one for the handoff, which
+    /// is then ordinary work (the poll may be long, and a steal may carry
+    /// either coroutine to another shard).
     pub(super) fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
         let cpu = platform.cpu_id();
         let s = shard_of(cpu);
         let copy = &self.shard_bitmaps[s];
-        let handoff = self.polling_on(cpu) && copy.bits.load(Relaxed) == 0;
-        if handoff != copy.handoff.load(Relaxed) {
+        let level = self.slots[index as usize].priority.load(Relaxed);
+        let handoff = self
+            .running_level(cpu)
+            .is_some_and(|running| level >= running)
+            && copy.bits.load(Relaxed) == 0;
+        let was = copy.handoff.load(Relaxed);
+        if handoff != was {
             copy.handoff.store(handoff, Relaxed);
         }
         self.link_ready(platform, s, index, !handoff);
+        // The release the handoff went without.
+        self.notify_if(platform, was && !handoff);
     }
 
     /// `make_ready` on shard `s`; with `notify_for_index` false, a parked worker is
