@@ -105,12 +105,13 @@
 //! word (`BUSY`, `DIRTY`, last published level) that never waits: a shard
 //! whose best level changed either takes `BUSY`, computes the OR and
 //! publishes it if it changed, or, if `BUSY` is taken, sets `DIRTY`, and
-//! the holder computes again before letting go. So two shards changing at
+//! the holder computes again before letting go. One read-modify-write per
+//! change orders them all (no fences): two on an uncontended change. So two shards changing at
 //! once never leave a stale level published (`tests/loom.rs` checks that
 //! the last publication equals the true OR).
 
 use super::{NO_SHARD, Requeued, SchedSlot, Scheduler, SlotLinks, shard_of};
-use crate::loom::{AtomicBool, AtomicU32, AtomicU64, Ordering::*, UnsafeCell, fence};
+use crate::loom::{AtomicBool, AtomicU32, AtomicU64, Ordering::*, UnsafeCell};
 use crate::ready::{NIL, ReadyQueues, highest_in};
 use crate::{Platform, Priority};
 
@@ -314,28 +315,20 @@ impl Scheduler {
     /// A shard's best level changed (its copy is stored): make the
     /// published level the OR's best. Never waits (see the module docs).
     fn publish_highest<P: Platform + ?Sized>(&self, platform: &P) {
-        // SeqCst fences, here and in the publisher below: of two shards
-        // changing at once, the one whose fence comes second sees the
-        // other's copy; and a publisher whose fence comes after ours sees
-        // our copy, while one whose fence comes before has already set
-        // `BUSY` where our load below sees it (or its result).
-        fence(SeqCst);
-        let top = self.shards_or().trailing_zeros();
+        // Every caller does one read-modify-write on the word: it takes
+        // `BUSY`, or sets `DIRTY` for the holder. The word's modification
+        // order then orders all callers, and each copy store comes before
+        // its caller's RMW: the holder sees every copy stored before the
+        // RMW it synchronised with (taking `BUSY`, clearing `DIRTY`), and
+        // any later one comes with a `DIRTY` that fails its letting go.
         let word = &self.publication;
-        let mut w = word.load(Acquire);
+        let mut w = word.load(Relaxed);
         loop {
-            if w & BUSY != 0 {
-                // The publisher computes again before letting go.
-                match word.compare_exchange_weak(w, w | DIRTY, AcqRel, Acquire) {
-                    Ok(_) => return,
-                    Err(actual) => w = actual,
-                }
-                continue;
-            }
-            if w >> LEVEL_SHIFT == top {
-                return; // already published (the common case: a storm at one level)
-            }
-            match word.compare_exchange_weak(w, w | BUSY, AcqRel, Acquire) {
+            let busy = w & BUSY != 0;
+            let new = if busy { w | DIRTY } else { w | BUSY };
+            match word.compare_exchange_weak(w, new, AcqRel, Relaxed) {
+                // The holder computes again before letting go.
+                Ok(_) if busy => return,
                 Ok(_) => break,
                 Err(actual) => w = actual,
             }
@@ -343,7 +336,6 @@ impl Scheduler {
         let busy = w | BUSY;
         let mut published = w >> LEVEL_SHIFT;
         loop {
-            fence(SeqCst);
             let top = self.shards_or().trailing_zeros();
             if top != published {
                 platform.publish_priority(highest_in(if top == 64 { 0 } else { 1 << top }));
