@@ -82,16 +82,19 @@
 //! Two CPUs can of course *run* coroutines of different levels at once:
 //! with `n` CPUs, the `n` most urgent ready coroutines run.
 //!
-//! **Handoffs.** A coroutine made ready by a poll on CPU `c` into `c`'s
-//! empty shard (a ping-pong partner, a spawned child) is left for `c`,
-//! which picks it when that poll returns: no parked worker is released
-//! for it, and a worker loop that would steal it first looks again up to
-//! 64 times (about a microsecond; it starts nothing meanwhile, so the
-//! guarantee above holds). A second coroutine made ready meanwhile
-//! releases a worker as usual. A worker loop that returns, and a lone
-//! [`Executor::poll_next`], release a parked worker for a handoff they
-//! leave. Without this, two workers pass a ping-pong pair between them
-//! (about 5× one worker's time per round trip; 1.0–1.3× with it).
+//! **Handoffs.** A coroutine made ready by a poll on CPU `c`, no more
+//! urgent than the coroutine being polled, into `c`'s empty shard (a
+//! ping-pong partner, a spawned child) is left for `c`, which picks it
+//! when that poll returns: no parked worker is released for it, and a
+//! worker loop that would steal it first looks again up to 64 times
+//! (about a microsecond; it starts nothing meanwhile, so the guarantee
+//! above holds). A more urgent one is never a handoff (it must not wait
+//! for the poll that woke it). The next coroutine made ready on that
+//! shard releases a worker for itself and one for the handoff; a worker
+//! loop that returns, and a lone [`Executor::poll_next`], release one for
+//! a handoff they leave. Without this, two workers pass a ping-pong pair
+//! between them (5.3× one worker's time per round trip; 1.1–1.2× with it,
+//! `benches/scaling.rs`).
 //!
 //! The executor's highest ready level ([`Executor::highest_ready`],
 //! [`Executor::ready_bitmap`], and what [`Platform::publish_priority`]
