@@ -444,22 +444,6 @@ fn spawn_and_set_priority_vs_pick() {
     });
 }
 
-/// A coroutine that yields once (wakes itself, returns `Pending`), then
-/// completes.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 /// A wake linking on shard 0 (CPU 0's) while a worker of shard 1, whose
 /// own shard is empty, steals from shard 0: both coroutines run once, the
 /// stealer finds work (something was queued before it looked), and nothing
@@ -500,7 +484,7 @@ fn wake_on_a_shard_vs_steal_from_it() {
 fn set_priority_vs_pop_and_relink_on_another_shard() {
     model("set_priority_vs_pop_and_relink_on_another_shard", || {
         let exec = executor(1);
-        let id = exec.spawn(YieldOnce(false), prio(9)).unwrap().id();
+        let id = exec.spawn(cops_core::yield_now(), prio(9)).unwrap().id();
 
         let worker = thread::spawn(move || {
             become_cpu(1);
@@ -595,7 +579,7 @@ fn a_yield_handed_to_the_next_pick_vs_set_priority_and_wake() {
         "a_yield_handed_to_the_next_pick_vs_set_priority_and_wake",
         || {
             let exec = executor(2);
-            let yielder = exec.spawn(YieldOnce(false), prio(2)).unwrap().id();
+            let yielder = exec.spawn(cops_core::yield_now(), prio(2)).unwrap().id();
             exec.spawn(async {}, prio(4)).unwrap();
 
             let other = thread::spawn(move || {
