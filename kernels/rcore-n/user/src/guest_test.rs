@@ -131,3 +131,10 @@ pub async fn wake_records_since(start: u64, expected: u64) -> u64 {
     }
     wake_records() - start
 }
+
+/// Read one `usize` a test process wrote to a pipe (`usize::to_le_bytes`).
+pub fn read_usize(fd: usize) -> usize {
+    let mut b = [0u8; 8];
+    assert_eq!(syscall::read(fd, &mut b), Ok(8));
+    usize::from_le_bytes(b)
+}

@@ -8,17 +8,11 @@ use rcore_n_user::*;
 
 entry!(main);
 
-fn read_usize(fd: usize) -> usize {
-    let mut b = [0u8; 8];
-    assert_eq!(syscall::read(fd, &mut b), Ok(8));
-    usize::from_le_bytes(b)
-}
-
 async fn main() -> i32 {
-    let victim = read_usize(7);
+    let victim = guest_test::read_usize(7);
     let prio = syscall::set_process_priority(victim, 30);
     syscall::write(6, &[1]).unwrap();
-    let _go = read_usize(7); // the victim has exited by now
+    let _go = guest_test::read_usize(7); // the victim has exited by now
     let reaped = syscall::waitpid(Some(victim));
     println!(
         "pid {} (recycled): set_priority(victim {victim}) = {prio:?}, waitpid = {reaped:?}",

@@ -8,12 +8,6 @@ use rcore_n_user::*;
 
 entry!(main);
 
-fn read_usize(fd: usize) -> usize {
-    let mut b = [0u8; 8];
-    assert_eq!(syscall::read(fd, &mut b), Ok(8));
-    usize::from_le_bytes(b)
-}
-
 async fn main() -> i32 {
     // (3, 4): tells pid_child to exit. (5, 6): children -> us. (7, 8): us -> pid_thief.
     assert_eq!(syscall::pipe(), Ok((3, 4)));
@@ -21,7 +15,7 @@ async fn main() -> i32 {
     assert_eq!(syscall::pipe(), Ok((7, 8)));
     for round in 0..3 {
         let parent = syscall::spawn("pid_parent", 20).unwrap();
-        let victim = read_usize(5);
+        let victim = guest_test::read_usize(5);
         assert_eq!(syscall::waitpid(Some(parent)), Ok((parent, 0)));
         syscall::write(8, &victim.to_le_bytes()).unwrap();
         let thief = syscall::spawn("pid_thief", 20).unwrap();
