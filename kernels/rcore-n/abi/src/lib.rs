@@ -261,9 +261,10 @@ pub struct CopsPage {
     /// Address of the vDSO's entry point (returns its table), written by
     /// the kernel when it maps the image.
     pub vdso_entry: core::sync::atomic::AtomicU64,
-    /// Priority of the coroutine each thread (by tid) is polling, or 255.
-    /// A thread that traps mid-poll (system call, preemption) is as urgent
-    /// as the coroutine it is running.
+    /// Priority of the coroutine each thread (by tid) is polling, 255
+    /// ([`NO_PRIORITY`]) when it polls none, or [`PLAIN_THREAD`]. A thread
+    /// that traps mid-poll (system call, preemption) is as urgent as the
+    /// coroutine it is running.
     pub running: [core::sync::atomic::AtomicU8; MAX_THREADS],
     /// The process's preemption handler (0: none). When the timer or an
     /// IPI takes the hart from a thread polling a coroutine (its `running`
@@ -305,6 +306,12 @@ const _: () = {
 
 /// Priority value meaning "nothing ready" in [`CopsPage::highest`].
 pub const NO_PRIORITY: u8 = 255;
+
+/// In [`CopsPage::running`]: the thread runs no coroutine (a plain thread,
+/// the thread model). The kernel ranks it at the process's cap, as urgent
+/// as the process may be, and never sends it through the preemption
+/// handler (there is no poll to suspend).
+pub const PLAIN_THREAD: u8 = 254;
 
 /// Where an asynchronous system call's result lands (user memory, 8-byte
 /// aligned, inside one page). The user allocates it `WAITING`; the kernel

@@ -288,7 +288,11 @@ impl Process {
         let page = self.cops_page;
         let mut best = page.highest.load(Acquire);
         for running in tids.filter_map(|t| page.running.get(t)) {
-            best = best.min(running.load(Acquire));
+            best = best.min(match running.load(Acquire) {
+                // As urgent as the process may be: clamped to the cap below.
+                rcore_n_abi::PLAIN_THREAD => 0,
+                level => level,
+            });
         }
         let level = if best as usize >= cops_core::ready::LEVELS {
             Priority::LOWEST.level()
@@ -300,7 +304,8 @@ impl Process {
 
     /// Where thread `tid` goes when the hart is taken from it: the process's
     /// preemption handler, if it registered one and the thread is polling
-    /// a coroutine (its COPS `running` slot holds a level). User-written:
+    /// a coroutine (its COPS `running` slot holds a level: not
+    /// `PLAIN_THREAD`, not `NO_PRIORITY`). User-written:
     /// a bad address only faults the process itself.
     pub fn preempt_entry(&self, tid: usize) -> Option<usize> {
         let page = self.cops_page;

@@ -299,10 +299,10 @@ extern "C" fn plain_thread(packed: usize) -> ! {
     uintr::init_thread();
     // A plain thread runs no coroutine, so nothing would say how urgent it
     // is and the kernel would rank it at the lowest level, below every
-    // process. It is as urgent as the process may be: level 0, which the
-    // kernel clamps to the cap (as it does the main coroutine's).
+    // process. The marker ranks it at the process's cap, and keeps it out
+    // of the preemption handler (a level there would send it through it).
     if let Some(running) = cops_page().running.get(platform::this_thread()) {
-        running.store(MAIN_PRIORITY, Release);
+        running.store(rcore_n_abi::PLAIN_THREAD, Release);
     }
     syscall::thread_exit(f(arg))
 }

@@ -35,13 +35,11 @@ fn watcher(_: usize) -> i32 {
             SEEN_SUSPENDED.store(true, SeqCst);
             return 0;
         }
-        // Give the hart back between looks. A watcher that spins is itself
-        // taken by the timer, and the kernel sends a plain thread through
-        // the preemption handler too (it is ranked as running at level 0):
-        // at -smp 1 the two handlers then fell into lockstep, the watcher
-        // spending each of its turns leaving its own handler while the
-        // spinner was marked (1 boot in 12 under load, 9 253 handler
-        // entries in 10 s).
+        // Give the hart back between looks. (A plain thread used to be
+        // marked as running at level 0, so the kernel sent this watcher
+        // through the preemption handler too, and at -smp 1 the two
+        // handlers once fell into lockstep; it is now marked PLAIN_THREAD,
+        // which the kernel never sends there.)
         syscall::sched_yield();
     }
     1
