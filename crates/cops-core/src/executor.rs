@@ -313,17 +313,14 @@ impl<P: Platform> Executor<P> {
     /// or [`Executor::run_until_idle`]: they hand a coroutine that woke
     /// itself during its poll (a yield) straight to the next pick, which
     /// links and pops in one lock hold, or polls it again without linking
-    /// it when nothing ready is as urgent; and a coroutine one poll makes
-    /// ready for this CPU to run next (a handoff) wakes no parked worker.
-    /// `poll_next` links the first at once and releases a parked worker for
-    /// the second, since nothing says its caller steps again.
+    /// it when nothing ready is as urgent; `poll_next` links it at once,
+    /// since nothing says its caller steps again.
     pub fn poll_next(&'static self) -> Option<Polled> {
         let cpu = self.platform.cpu_id();
         let (polled, requeued) = self.step(cpu, None, false)?;
         if let Some(requeued) = requeued {
             self.sched.link_requeued(&self.platform, cpu, requeued);
         }
-        self.sched.end_lone_step(&self.platform, cpu);
         Some(polled)
     }
 
@@ -424,10 +421,6 @@ impl<P: Platform> Executor<P> {
                     if let Some(r) = requeued.take() {
                         self.sched.link_requeued(&self.platform, cpu, r);
                     }
-                    // A handoff left for this CPU (`make_ready`) must not
-                    // wait for its return: a parked worker takes it.
-                    self.sched
-                        .notify_if(&self.platform, self.ready_bitmap() != 0);
                     return RunExit::Yield;
                 }
                 continue;

@@ -85,16 +85,12 @@
 //! **Handoffs.** A coroutine made ready by a poll on CPU `c`, no more
 //! urgent than the coroutine being polled, into `c`'s empty shard (a
 //! ping-pong partner, a spawned child) is left for `c`, which picks it
-//! when that poll returns: no parked worker is released for it, and a
-//! worker loop that would steal it first looks again up to 64 times
-//! (about a microsecond; it starts nothing meanwhile, so the guarantee
-//! above holds). A more urgent one is never a handoff (it must not wait
-//! for the poll that woke it). The next coroutine made ready on that
-//! shard releases a worker for itself and one for the handoff; a worker
-//! loop that returns, and a lone [`Executor::poll_next`], release one for
-//! a handoff they leave. Without this, two workers pass a ping-pong pair
-//! between them (5.3× one worker's time per round trip; 1.1–1.2× with it,
-//! `benches/scaling.rs`).
+//! when that poll returns: a worker loop that would steal it first looks
+//! again up to 64 times (about a microsecond; it starts nothing
+//! meanwhile, so the guarantee above holds), and an idle worker's spin
+//! does not count it as work. It still releases a parked worker, since
+//! the poll that made it ready may never return (it may be waiting for
+//! that very coroutine to run elsewhere).
 //!
 //! The executor's highest ready level ([`Executor::highest_ready`],
 //! [`Executor::ready_bitmap`], and what [`Platform::publish_priority`]
@@ -156,7 +152,7 @@
 //!    |---|---|---|---|---|
 //!    | `cpu_id` | every operation that touches per-CPU state | often | either | any (keep it a register read: `tp`, `mhartid` copy) |
 //!    | `idle` | the worker loop | nothing is ready | no | the worker (e.g. enable interrupts + `wfi`) |
-//!    | `notify` | wake, cancel, spawn, set_priority, the last completion | a coroutine became ready while a worker is parked (a handoff's call is deferred: "Handoffs" below) | no | **interrupt handlers**: an IPI or a flag store, never a lock an interrupted CPU may hold |
+//!    | `notify` | wake, cancel, spawn, set_priority, the last completion | a coroutine became ready while a worker is parked | no | **interrupt handlers**: an IPI or a flag store, never a lock an interrupted CPU may hold |
 //!    | `publish_priority` | the executor | its highest ready level (the OR of the shards) changed | **yes**: one shard lock and the publication flag (publications are serialised) | any; keep it to a store (e.g. into a `view::GlobalPriorityView`), never call back into the executor |
 //!    | `running_priority` | `poll_next` | before and after each poll | no | the worker |
 //!    | `should_yield` | `run` / `serve` | after each poll (a coroutine that yielded counts as ready) | no | the worker |

@@ -28,10 +28,9 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Release **at least one** CPU parked in [`Platform::idle`] (or make
     /// the next `idle` of one CPU return at once). The executor calls it
-    /// once per coroutine that became ready while some worker was parked
-    /// (a handoff's call is deferred until it stops being one: crate docs,
-    /// "Handoffs"), and once per parked worker when the last coroutine
-    /// finishes; extra calls are harmless. Called from wherever a wake happens, interrupt
+    /// once per coroutine that became ready while some worker was parked,
+    /// and once per parked worker when the last coroutine finishes; extra
+    /// calls are harmless. Called from wherever a wake happens, interrupt
     /// handlers included, never with a ready lock held: it must not block
     /// on anything an interrupted CPU may hold, and must not poll.
     fn notify(&self) {}

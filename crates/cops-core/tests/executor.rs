@@ -436,9 +436,8 @@ fn a_worker_stopped_after_a_yield_leaves_the_coroutine_ready() {
 }
 
 /// A coroutine that a poll makes ready for its own CPU to run next (a
-/// handoff) wakes no parked worker, so when a lone `poll_next` step ends
-/// with one, that step releases a parked worker for it: here the stepping
-/// thread stops after that step, and the parked worker must run it.
+/// handoff) still releases a parked worker: here the stepping thread stops
+/// after that step, and the parked worker must run it.
 #[test]
 #[cfg_attr(
     miri,
@@ -522,42 +521,48 @@ fn a_handoff_left_by_a_lone_step_reaches_a_parked_worker() {
 }
 
 /// A poll that never returns while it waits for coroutines it spawned
-/// (each holding a worker until all have started): the first spawn is a
-/// handoff (same level, empty shard), the later ones must also release a
-/// worker for it, or a steal that moves it to a busy worker's shard
-/// strands it (this hung `test_priority` on rcore-n at -smp 4).
+/// (each holding a worker until all have started), with one holder and
+/// with three: each spawn is a handoff (same level, and the first into an
+/// empty shard), and each must release a parked worker, or the holders
+/// wait for a poll that waits for them (this hung `test_priority` on
+/// rcore-n at -smp 2, one holder, and at -smp 4).
 #[test]
 #[cfg_attr(miri, ignore = "four spinning threads in real time")]
 fn a_long_poll_that_spawns_holders_gets_every_worker() {
-    const HOLDERS: usize = 3;
-    static STARTED: AtomicUsize = AtomicUsize::new(0);
-    static FINISHED: AtomicUsize = AtomicUsize::new(0);
+    for holders in [1, 3] {
+        long_poll_with_holders(holders);
+    }
+}
+
+fn long_poll_with_holders(holders: usize) {
+    let started: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let finished: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
     let exec = Executor::leak(8, StdPlatform::new());
     exec.spawn(
         async move {
-            exec.alloc_cpu(HOLDERS).unwrap();
+            exec.alloc_cpu(holders).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(20)); // they park
-            for _ in 0..HOLDERS {
+            for _ in 0..holders {
                 exec.spawn(
-                    async {
-                        STARTED.fetch_add(1, SeqCst);
+                    async move {
+                        started.fetch_add(1, SeqCst);
                         let t = std::time::Instant::now();
-                        while STARTED.load(SeqCst) < HOLDERS {
+                        while started.load(SeqCst) < holders {
                             assert!(t.elapsed().as_secs() < 10, "a holder never started");
                             std::thread::yield_now();
                         }
-                        FINISHED.fetch_add(1, SeqCst);
+                        finished.fetch_add(1, SeqCst);
                     },
                     p(5),
                 )
                 .unwrap();
             }
             let t = std::time::Instant::now();
-            while STARTED.load(SeqCst) < HOLDERS {
+            while started.load(SeqCst) < holders {
                 assert!(
                     t.elapsed().as_secs() < 10,
-                    "{} of {HOLDERS} holders started",
-                    STARTED.load(SeqCst)
+                    "{} of {holders} holders started",
+                    started.load(SeqCst)
                 );
                 std::thread::yield_now();
             }
@@ -569,5 +574,5 @@ fn a_long_poll_that_spawns_holders_gets_every_worker() {
     assert_eq!(exec.platform().join_workers(), 0, "a worker panicked");
     assert_eq!(exec.live(), 0);
     // A holder gives up (panics) when the others do not start in time.
-    assert_eq!(FINISHED.load(SeqCst), HOLDERS);
+    assert_eq!(finished.load(SeqCst), holders);
 }

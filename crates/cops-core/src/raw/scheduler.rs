@@ -314,7 +314,7 @@ impl Scheduler {
         self.parked.fetch_add(0, AcqRel)
     }
 
-    pub(crate) fn notify_if<P: Platform + ?Sized>(&self, platform: &P, linked: bool) {
+    fn notify_if<P: Platform + ?Sized>(&self, platform: &P, linked: bool) {
         if linked && self.parked_now() != 0 {
             platform.notify();
         }
@@ -608,16 +608,6 @@ impl Scheduler {
         self.shard_bitmaps.iter().enumerate().any(|(s, copy)| {
             copy.bits.load(Acquire) != 0 && (s == own || !copy.handoff.load(Relaxed))
         })
-    }
-
-    /// A step on `cpu` that no step may follow is over: release a parked
-    /// worker for a handoff its poll left on the CPU's shard.
-    pub(crate) fn end_lone_step<P: Platform + ?Sized>(&self, platform: &P, cpu: usize) {
-        let copy = &self.shard_bitmaps[shard_of(cpu)];
-        self.notify_if(
-            platform,
-            copy.handoff.load(Relaxed) && copy.bits.load(Acquire) != 0,
-        );
     }
 
     /// The level of the coroutine `cpu` is polling, if it polls one of

@@ -434,16 +434,14 @@ impl Scheduler {
 
     /// Link `index` (spawned, woken, cancelled or re-queued) at its level
     /// on the calling CPU's shard, without ever waiting for the lock (see
-    /// the module docs), and release a parked worker for it, unless it is a
-    /// **handoff**: made ready by a coroutine polled on this CPU, at that
-    /// coroutine's level or less urgent, into an empty shard, so this CPU
-    /// picks it as soon as that poll returns (tokio's LIFO-slot rule).
-    /// Waking another worker for it would only move the pair's ping-pong
-    /// across CPUs. A more urgent one is never a handoff: it must not wait
-    /// for the poll that woke it. The next link on the shard that is not a
-    /// handoff releases a worker for itself and one for the handoff, which
-    /// is then ordinary work (the poll may be long, and a steal may carry
-    /// either coroutine to another shard).
+    /// the module docs), and release a parked worker for it. A **handoff**
+    /// (made ready by a coroutine polled on this CPU, at that coroutine's
+    /// level or less urgent, into an empty shard: this CPU picks it as
+    /// soon as that poll returns, tokio's LIFO-slot rule) is flagged, so
+    /// that stealers spare it for a while: stealing it would only move a
+    /// ping-pong pair across CPUs. It still releases a parked worker: the
+    /// poll that made it ready may never return (it may wait for the
+    /// handoff to run elsewhere), and only a worker that looks can take it.
     pub(super) fn make_ready<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
         let cpu = platform.cpu_id();
         let s = shard_of(cpu);
@@ -453,13 +451,10 @@ impl Scheduler {
             .running_level(cpu)
             .is_some_and(|running| level >= running)
             && copy.bits.load(Relaxed) == 0;
-        let was = copy.handoff.load(Relaxed);
-        if handoff != was {
+        if handoff != copy.handoff.load(Relaxed) {
             copy.handoff.store(handoff, Relaxed);
         }
-        self.link_ready(platform, s, index, !handoff);
-        // The release the handoff went without.
-        self.notify_if(platform, was && !handoff);
+        self.link_ready(platform, s, index, true);
     }
 
     /// `make_ready` on shard `s`; with `notify_for_index` false, a parked worker is
