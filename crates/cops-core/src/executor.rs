@@ -4,7 +4,7 @@ use core::mem::ManuallyDrop;
 use core::task::{Context, Poll};
 
 use crate::raw::cell::WakeTarget;
-use crate::raw::scheduler::{Requeued, Scheduler};
+use crate::raw::scheduler::{Look, Requeued, Scheduler};
 use crate::raw::{CoroutineCell, CoroutineState, RawCoroutine, SchedSlot, waker};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority, Worker};
 
@@ -396,18 +396,18 @@ impl<P: Platform> Executor<P> {
 
     fn work(&'static self, until_all_done: bool) -> RunExit {
         let mut requeued: Option<Requeued> = None;
-        // Looks that found nothing to start since the last poll: another
-        // CPU's handoff is spared (not stolen) for the first few.
-        let mut looks = 0;
+        // Consecutive looks that saw nothing but another CPU's handoff: it
+        // is spared (not stolen) for the first `HANDOFF_PATIENCE`.
+        let mut handoff_looks = 0;
         loop {
             // A re-queued coroutine is live: no need to look.
             if until_all_done && requeued.is_none() && self.live() == 0 {
                 return RunExit::AllDone;
             }
             let cpu = self.platform.cpu_id();
-            let spare_handoffs = looks < HANDOFF_PATIENCE;
+            let spare_handoffs = handoff_looks < HANDOFF_PATIENCE;
             if let Some((_, next)) = self.step(cpu, requeued.take(), spare_handoffs) {
-                looks = 0;
+                handoff_looks = 0;
                 requeued = next;
                 // The platform sees the re-queued coroutine as ready.
                 let highest = match &requeued {
@@ -425,14 +425,7 @@ impl<P: Platform> Executor<P> {
                 }
                 continue;
             }
-            looks += 1;
-            // A handoff between workers usually lands within a microsecond
-            // or two: look a little longer before paying for `idle` (a futex
-            // round trip on the host, an IPI on a kernel).
-            if (0..SPINS_BEFORE_IDLE).any(|_| {
-                core::hint::spin_loop();
-                self.sched.work_for(cpu)
-            }) {
+            if self.spin(cpu, &mut handoff_looks) {
                 continue;
             }
             if self.sched.park(until_all_done) {
@@ -440,6 +433,35 @@ impl<P: Platform> Executor<P> {
             }
             self.sched.unpark();
         }
+    }
+
+    /// Before paying for `idle` (a futex round trip on the host, an IPI on
+    /// a kernel), look at the ready bitmaps a while longer: a handoff
+    /// between workers usually lands within a microsecond or two. Returns
+    /// whether a step may start something now.
+    ///
+    /// The looks back off (0, 1, 3 … 63 spin hints apart): a worker that
+    /// keeps reading the lines a busy worker writes on every poll slows it
+    /// down more than anything else two workers share (`benches/scaling.rs`,
+    /// `ping_pong_workers`: 640-1 300 ns per round trip on two workers
+    /// looking after every hint, 175-235 ns backing off).
+    fn spin(&self, cpu: usize, handoff_looks: &mut u32) -> bool {
+        for round in 0..SPIN_ROUNDS {
+            for _ in 1..1u32 << round.min(SPIN_BACKOFF_MAX) {
+                core::hint::spin_loop();
+            }
+            match self.sched.look(cpu) {
+                Look::Work => return true,
+                Look::HandoffOnly => {
+                    *handoff_looks += 1;
+                    if *handoff_looks >= HANDOFF_PATIENCE {
+                        return true;
+                    }
+                }
+                Look::Nothing => *handoff_looks = 0,
+            }
+        }
+        false
     }
 
     /// Drop the picked coroutine at `index`, give its slot back, then
@@ -482,21 +504,24 @@ impl<P: Platform> Executor<P> {
     }
 }
 
-/// Looks that spare another CPU's handoff before a worker loop steals it:
-/// about a microsecond on the host, a few poll lengths of a ping-pong
-/// (`benches/scaling.rs`, `ping_pong_workers`). One under loom, which
-/// explores every branch of each look.
+/// Consecutive looks that see another CPU's handoff (and nothing else)
+/// before a worker loop steals it: tens of microseconds on the host, far
+/// longer than a ping-pong's poll, which takes its own handoff as it ends.
+/// One under loom, which explores every branch of each look.
 #[cfg(not(loom))]
-const HANDOFF_PATIENCE: u32 = 64;
+const HANDOFF_PATIENCE: u32 = 32;
 #[cfg(loom)]
 const HANDOFF_PATIENCE: u32 = 1;
 
-/// Looks at the ready bitmap before a worker idles (none under loom: the
-/// model checks the parking protocol itself).
+/// Looks at the ready bitmaps before a worker idles, and the most spin
+/// hints between two (as a power of two, minus one): about 40 µs in all
+/// on the host. One look under loom (with no hint before it), so that the
+/// models reach the steal and the park.
 #[cfg(not(loom))]
-const SPINS_BEFORE_IDLE: usize = 128;
+const SPIN_ROUNDS: u32 = 32;
 #[cfg(loom)]
-const SPINS_BEFORE_IDLE: usize = 0;
+const SPIN_ROUNDS: u32 = 1;
+const SPIN_BACKOFF_MAX: u32 = 6;
 
 /// One poll in progress. Ends it on every path: `end` on return, `Drop`
 /// when the poll unwinds (no `std`: the panic goes on, the executor stays

@@ -85,12 +85,14 @@
 //! **Handoffs.** A coroutine made ready by a poll on CPU `c`, no more
 //! urgent than the coroutine being polled, into `c`'s empty shard (a
 //! ping-pong partner, a spawned child) is left for `c`, which picks it
-//! when that poll returns: a worker loop that would steal it first looks
-//! again up to 64 times (about a microsecond; it starts nothing
-//! meanwhile, so the guarantee above holds), and an idle worker's spin
-//! does not count it as work. It still releases a parked worker, since
-//! the poll that made it ready may never return (it may be waiting for
-//! that very coroutine to run elsewhere).
+//! when that poll returns: a worker loop that would steal it first sees
+//! it (and nothing else to start) in 32 consecutive looks of its idle
+//! spin (tens of microseconds; it starts nothing meanwhile, so the
+//! guarantee above holds). It still releases a parked worker, since the
+//! poll that made it ready may never return (it may be waiting for that
+//! very coroutine to run elsewhere). The idle spin backs off between
+//! looks, so that an idle worker does not keep pulling the lines a busy
+//! one writes; it parks after about 40 µs on the host.
 //!
 //! The executor's highest ready level ([`Executor::highest_ready`],
 //! [`Executor::ready_bitmap`], and what [`Platform::publish_priority`]

@@ -37,6 +37,17 @@ fn shard_of(cpu: usize) -> usize {
     cpu & (SHARDS - 1)
 }
 
+/// What [`Scheduler::look`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// Nothing is ready.
+    Nothing,
+    /// Only another CPU's handoff, which a pick with `spare_handoffs` spares.
+    HandoffOnly,
+    /// Something a pick would start.
+    Work,
+}
+
 /// "Linked in no shard" / "no move pending" in a slot's shard fields.
 const NO_SHARD: u8 = u8::MAX;
 
@@ -600,14 +611,20 @@ impl Scheduler {
         self.live.fetch_sub(1, AcqRel);
     }
 
-    /// Whether a pick on `cpu` could start something now: its own shard
-    /// has a ready coroutine, or another shard has one that is not a
-    /// handoff being spared (what an idle worker's spin waits for).
-    pub(crate) fn work_for(&self, cpu: usize) -> bool {
+    /// What a pick on `cpu` would find now, without taking any lock (what
+    /// an idle worker's spin looks at).
+    pub(crate) fn look(&self, cpu: usize) -> Look {
         let own = shard_of(cpu);
-        self.shard_bitmaps.iter().enumerate().any(|(s, copy)| {
-            copy.bits.load(Acquire) != 0 && (s == own || !copy.handoff.load(Relaxed))
-        })
+        let mut look = Look::Nothing;
+        for (s, copy) in self.shard_bitmaps.iter().enumerate() {
+            if copy.bits.load(Acquire) != 0 {
+                if s == own || !copy.handoff.load(Relaxed) {
+                    return Look::Work;
+                }
+                look = Look::HandoffOnly;
+            }
+        }
+        look
     }
 
     /// The level of the coroutine `cpu` is polling, if it polls one of
