@@ -139,10 +139,15 @@ fn run_cops(
     // The bench thread is a worker until the batch is done: it steps
     // through `run_until_idle` (the worker loop, which hands a coroutine
     // re-queued by its own poll to the next pick) and looks at `done`
-    // whenever nothing is ready here.
+    // whenever nothing is ready here, a few spin hints apart, as the
+    // worker loop's idle spin does (looking after every hint pulled the
+    // other worker's lines: pipeline 380-460 ns per message instead of
+    // 379-383, storm 23.5-26 ns per yield instead of 22).
     while done.load(Acquire) < want {
         if ex.run_until_idle() == 0 {
-            std::hint::spin_loop();
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
         }
     }
     t.elapsed()
