@@ -6,8 +6,11 @@ use std::time::Duration;
 use crate::report::Report;
 use crate::tools::{self, RISCV_TARGET, cargo};
 
+/// A step: its name and what it runs.
+type Step = (&'static str, fn(&mut Report));
+
 /// Every step of `cargo xtask test`, cheapest first, by name.
-const STEPS: &[(&str, fn(&mut Report))] = &[
+const STEPS: &[Step] = &[
     ("host", host_tests),
     ("no-std", no_std_builds),
     ("published", crate::published::test),

@@ -87,13 +87,12 @@ pub fn ensure_riscv_target() -> Result<(), String> {
     let out = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output();
-    if let Ok(out) = &out {
-        if String::from_utf8_lossy(&out.stdout)
+    if let Ok(out) = &out
+        && String::from_utf8_lossy(&out.stdout)
             .lines()
             .any(|l| l.trim() == RISCV_TARGET)
-        {
-            return Ok(());
-        }
+    {
+        return Ok(());
     }
     println!("xtask: installing the {RISCV_TARGET} target");
     run(Command::new("rustup").args(["target", "add", RISCV_TARGET]))

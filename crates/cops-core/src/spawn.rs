@@ -285,7 +285,7 @@ mod boxed {
 
         /// # Safety
         /// `data` is the `Arc<Self>` leaked by `spawn_boxed`, not released.
-        unsafe fn task<'a>(data: *mut ()) -> &'a Self {
+        unsafe fn from_data<'a>(data: *mut ()) -> &'a Self {
             // SAFETY: per the contract, the Arc keeps it alive.
             unsafe { &*(data as *const Self) }
         }
@@ -293,7 +293,7 @@ mod boxed {
         unsafe fn poll(data: *mut (), cx: &mut Context<'_>) -> Poll<()> {
             // SAFETY: vtable contract; the worker owning the RUNNING slot is
             // the only one touching `future` and `panicked`.
-            let task = unsafe { Self::task(data) };
+            let task = unsafe { Self::from_data(data) };
             let polled = task.panicked.with_mut(|panicked| {
                 task.future.with_mut(|future| {
                     // SAFETY: as above; the future lives in the Arc's
@@ -319,7 +319,7 @@ mod boxed {
 
         unsafe fn drop_future(data: *mut ()) {
             // SAFETY: as in `poll`; the executor calls this exactly once.
-            let task = unsafe { Self::task(data) };
+            let task = unsafe { Self::from_data(data) };
             task.panicked.with_mut(|panicked| {
                 task.future.with_mut(|future| {
                     // SAFETY: dropped exactly once, never used after.

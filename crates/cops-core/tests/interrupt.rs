@@ -237,13 +237,12 @@ fn signal_handlers_wake_cancel_and_reprioritise_while_workers_run() {
         || CONSUMED.load(SeqCst) == RAISED.load(SeqCst),
     );
     // Finish: cancel the targets the handler did not reach, stop everyone.
-    for i in CANCELLED.load(SeqCst).min(TARGETS)..TARGETS {
-        exec.cancel(targets[i].id()).unwrap();
+    for target in &targets[CANCELLED.load(SeqCst).min(TARGETS)..] {
+        exec.cancel(target.id()).unwrap();
     }
     STOP.store(true, SeqCst);
-    for i in 0..WAITERS {
-        exec.wake(CoroutineId::from_raw(IDS[i].load(SeqCst)))
-            .unwrap();
+    for id in &IDS[..WAITERS] {
+        exec.wake(CoroutineId::from_raw(id.load(SeqCst))).unwrap();
     }
     wait_until(deadline, "workers did not finish", || exec.live() == 0);
     for (_, t) in exec.platform().threads.lock().unwrap().drain(..) {

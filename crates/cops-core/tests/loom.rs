@@ -61,6 +61,14 @@ fn become_cpu(n: usize) {
     CPU.with(|c| c.set(n));
 }
 
+/// A model thread that is CPU 1 (the test's thread is CPU 0).
+fn on_cpu_1<T: 'static>(f: impl FnOnce() -> T + 'static) -> thread::JoinHandle<T> {
+    thread::spawn(move || {
+        become_cpu(1);
+        f()
+    })
+}
+
 fn executor(capacity: usize) -> &'static Executor<LoomCpus> {
     Executor::leak(capacity, LoomCpus::default())
 }
@@ -155,8 +163,7 @@ fn wake_vs_poll_returning_pending() {
 
         let waker_side = {
             let probe = probe.clone();
-            thread::spawn(move || {
-                become_cpu(1);
+            on_cpu_1(move || {
                 probe.flag.store(true, SeqCst);
                 exec.wake(id)
             })
@@ -193,10 +200,7 @@ fn two_workers_pop_one_level() {
         exec.spawn(a, prio(7)).unwrap();
         exec.spawn(b, prio(7)).unwrap();
 
-        let other = thread::spawn(move || {
-            become_cpu(1);
-            exec.poll_next().map(|p| p.id)
-        });
+        let other = on_cpu_1(move || exec.poll_next().map(|p| p.id));
         let mine = exec.poll_next().map(|p| p.id);
         let theirs = other.join().unwrap();
         exec.run_until_idle();
@@ -222,8 +226,7 @@ fn wake_vs_set_priority() {
 
         let waker_side = {
             let probe = probe.clone();
-            thread::spawn(move || {
-                become_cpu(1);
+            on_cpu_1(move || {
                 probe.flag.store(true, SeqCst);
                 exec.wake(id).unwrap();
             })
@@ -251,10 +254,7 @@ fn wake_vs_cancel() {
         let exec = executor(1);
         let (id, probe) = blocked(exec, 5);
 
-        let waker_side = thread::spawn(move || {
-            become_cpu(1);
-            (exec.wake(id), exec.set_priority(id, prio(1)))
-        });
+        let waker_side = on_cpu_1(move || (exec.wake(id), exec.set_priority(id, prio(1))));
         exec.cancel(id).unwrap();
         exec.run_until_idle();
         let (woke, moved) = waker_side.join().unwrap();
@@ -282,8 +282,7 @@ fn wake_vs_complete() {
         let (fut, probe) = gate(true);
         let id = exec.spawn(fut, prio(1)).unwrap().id();
 
-        let waker_side = thread::spawn(move || {
-            become_cpu(1);
+        let waker_side = on_cpu_1(move || {
             let woke = exec.wake(id);
             let _ = exec.cancel(id);
             woke
@@ -315,8 +314,7 @@ fn stale_wake_after_slot_reuse() {
         let exec = executor(1);
         let (old, _) = blocked(exec, 4);
 
-        let recycler = thread::spawn(move || {
-            become_cpu(1);
+        let recycler = on_cpu_1(move || {
             exec.cancel(old).unwrap();
             // A racing wake may hold the enqueue for a moment: wait for it.
             while exec.live() != 0 {
@@ -363,8 +361,7 @@ fn wake_vs_worker_parking() {
         let (id, probe) = blocked(exec, 6);
         let waker_side = {
             let probe = probe.clone();
-            thread::spawn(move || {
-                become_cpu(1);
+            on_cpu_1(move || {
                 probe.flag.store(true, SeqCst);
                 exec.wake(id).unwrap();
             })
@@ -385,8 +382,7 @@ fn wakes_through_the_inbox_keep_their_order() {
         let (b, pb) = blocked(exec, 3);
         let waker_side = {
             let (pa, pb) = (pa.clone(), pb.clone());
-            thread::spawn(move || {
-                become_cpu(1);
+            on_cpu_1(move || {
                 pa.flag.store(true, SeqCst);
                 exec.wake(a).unwrap();
                 pb.flag.store(true, SeqCst);
@@ -417,8 +413,7 @@ fn spawn_and_set_priority_vs_pick() {
         let exec = executor(3);
         let (fut, moved_probe) = gate(true);
         let moved = exec.spawn(fut, prio(9)).unwrap().id();
-        let other = thread::spawn(move || {
-            become_cpu(1);
+        let other = on_cpu_1(move || {
             let (fut, probe) = gate(true);
             let id = exec.spawn(fut, prio(5)).unwrap().id();
             // May already have run: then it answers Finished or Stale.
@@ -456,10 +451,7 @@ fn wake_on_a_shard_vs_steal_from_it() {
         let (queued, pq) = gate(true);
         let queued = exec.spawn(queued, prio(5)).unwrap().id();
 
-        let stealer = thread::spawn(move || {
-            become_cpu(1);
-            exec.poll_next().map(|s| (s.id, s.priority))
-        });
+        let stealer = on_cpu_1(move || exec.poll_next().map(|s| (s.id, s.priority)));
         pw.flag.store(true, SeqCst);
         exec.wake(woken).unwrap();
         let stolen = stealer.join().unwrap();
@@ -486,10 +478,7 @@ fn set_priority_vs_pop_and_relink_on_another_shard() {
         let exec = executor(1);
         let id = exec.spawn(cops_core::yield_now(), prio(9)).unwrap().id();
 
-        let worker = thread::spawn(move || {
-            become_cpu(1);
-            exec.poll_next().map(|s| s.outcome)
-        });
+        let worker = on_cpu_1(move || exec.poll_next().map(|s| s.outcome));
         exec.set_priority(id, prio(1)).unwrap();
         assert_eq!(worker.join().unwrap(), Some(Outcome::Pending));
 
@@ -512,8 +501,7 @@ fn publication_follows_two_shards_changing_at_once() {
         exec.spawn(fut, prio(3)).unwrap();
         assert_eq!(exec.platform().published.load(SeqCst), 3);
 
-        let spawner = thread::spawn(move || {
-            become_cpu(1);
+        let spawner = on_cpu_1(move || {
             let (fut, _) = gate(false);
             exec.spawn(fut, prio(6)).unwrap().id()
         });
@@ -549,10 +537,7 @@ fn steal_moves_a_share_while_the_victim_picks() {
             })
             .collect();
 
-        let stealer = thread::spawn(move || {
-            become_cpu(1);
-            exec.poll_next().map(|s| s.id)
-        });
+        let stealer = on_cpu_1(move || exec.poll_next().map(|s| s.id));
         let mine = exec.poll_next().map(|s| s.id);
         let stolen = stealer.join().unwrap();
         let rest: Vec<_> = std::iter::from_fn(|| exec.poll_next().map(|s| s.id)).collect();
@@ -582,8 +567,7 @@ fn a_yield_handed_to_the_next_pick_vs_set_priority_and_wake() {
             let yielder = exec.spawn(cops_core::yield_now(), prio(2)).unwrap().id();
             exec.spawn(async {}, prio(4)).unwrap();
 
-            let other = thread::spawn(move || {
-                become_cpu(1);
+            let other = on_cpu_1(move || {
                 let moved = exec.set_priority(yielder, prio(6));
                 let woken = exec.wake(yielder);
                 for r in [moved, woken] {
@@ -625,10 +609,7 @@ fn a_handoff_by_a_lone_step_vs_a_parking_worker() {
         )
         .unwrap();
 
-        let worker = thread::spawn(move || {
-            become_cpu(1);
-            exec.run()
-        });
+        let worker = on_cpu_1(move || exec.run());
         become_cpu(0);
         exec.poll_next(); // the waker, unless the worker took it first
         assert_eq!(worker.join().unwrap(), cops_core::RunExit::AllDone);

@@ -122,10 +122,8 @@ unsafe extern "C" fn spawn(
         match exec(state).spawn_raw(raw, p, kind) {
             Ok(id) => id.to_raw() as i64,
             // Not taken: ownership goes back to the binding, which frees it.
-            Err((e, raw)) => {
-                core::mem::forget(raw);
-                e.code() as i64
-            }
+            // (`RawCoroutine` has no destructor: dropping it frees nothing.)
+            Err((e, _raw)) => e.code() as i64,
         }
     }
 }

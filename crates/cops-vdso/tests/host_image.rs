@@ -94,8 +94,7 @@ fn drive(exec: &'static VdsoExecutor) -> Vec<&'static str> {
         Err(Error::Stale),
         "finished coroutine's id is rejected"
     );
-    let order = log.lock().unwrap().clone();
-    order
+    log.lock().unwrap().clone()
 }
 
 #[test]

@@ -124,6 +124,13 @@ impl SchedSlot {
             links: UnsafeCell::new(Links::UNLINKED),
         }
     }
+
+    /// The level the slot is (or will next be) linked at. `Relaxed`: every
+    /// reader that must see a new level reaches it through a
+    /// read-modify-write of `linked_in` (see `shard`).
+    fn priority(&self) -> Priority {
+        Priority::from_level(self.priority.load(Relaxed))
+    }
 }
 
 impl Default for SchedSlot {
@@ -444,7 +451,7 @@ impl Scheduler {
     pub(crate) fn priority(&self, id: CoroutineId) -> Result<Priority, Error> {
         let slot = self.slot(id)?;
         slot.state.validate(id.generation())?;
-        Ok(Priority::from_level(slot.priority.load(Relaxed)))
+        Ok(slot.priority())
     }
 
     pub(crate) fn kind(&self, id: CoroutineId) -> Result<CoroutineKind, Error> {
@@ -528,7 +535,7 @@ impl Scheduler {
                 return None;
             }
             if let Some(Requeued(index)) = requeued {
-                let level = u32::from(self.slots[index as usize].priority.load(Relaxed));
+                let level = u32::from(self.slots[index as usize].priority().level());
                 if level < best && self.aging_every == 0 {
                     // Its link and pop would change nothing another CPU can
                     // see: skip both (aging counts pops, so not with aging).
@@ -574,7 +581,7 @@ impl Scheduler {
 
     /// The level a re-queued coroutine will be linked at.
     pub(crate) fn requeued_priority(&self, requeued: &Requeued) -> Priority {
-        Priority::from_level(self.slots[requeued.0 as usize].priority.load(Relaxed))
+        self.slots[requeued.0 as usize].priority()
     }
 
     /// Record `id` as the coroutine polled on `cpu`; returns the previous
@@ -633,7 +640,7 @@ impl Scheduler {
         let raw = self.current.get(cpu)?.0.load(Relaxed);
         (raw != u64::MAX).then(|| {
             let index = CoroutineId::from_raw(raw).index() as usize;
-            self.slots[index].priority.load(Relaxed)
+            self.slots[index].priority().level()
         })
     }
 

@@ -406,7 +406,7 @@ impl Scheduler {
                 // Only holders of `s` set `linked_in` to or from `s`: under
                 // its lock, the slot stays in our queues.
                 self.with_queues(s, |q, _| {
-                    let p = Priority::from_level(self.slots[index as usize].priority.load(Relaxed));
+                    let p = self.slots[index as usize].priority();
                     q.requeue(&mut SlotLinks(self.slots), index, p);
                 });
                 false
@@ -446,7 +446,7 @@ impl Scheduler {
         let cpu = platform.cpu_id();
         let s = shard_of(cpu);
         let copy = &self.shard_bitmaps[s];
-        let level = self.slots[index as usize].priority.load(Relaxed);
+        let level = self.slots[index as usize].priority().level();
         let handoff = self
             .running_level(cpu)
             .is_some_and(|running| level >= running)
@@ -555,7 +555,7 @@ impl Scheduler {
         // seen here or finds the slot linked in `s` and moves it.
         let was = slot.linked_in.swap(s as u8, AcqRel);
         debug_assert_eq!(was, NO_SHARD, "a slot is linked in one shard at most");
-        let p = Priority::from_level(slot.priority.load(Relaxed));
+        let p = slot.priority();
         q.push_back(&mut SlotLinks(slots), index, p);
     }
 
