@@ -79,6 +79,13 @@
 //! eight levels: no start whose pick lies wholly inside an interval in
 //! which a more urgent coroutine was published and not yet picked (0
 //! violations required; it catches a pick that prefers its own shard).
+//! It also measures the window (`cargo test --release -p cops-core
+//! --features std --test priority_across_workers -- --nocapture`, two
+//! runs): of 24 000 starts (4 µs polls), 3 300-5 200
+//! came while a more urgent coroutine was published during their pick,
+//! seen a median 15 ns (p99 under 400 ns) before the start; that
+//! coroutine then waited for the next pick on either worker, a median
+//! 4.1 µs (one poll), longer when the host descheduled a worker.
 //! Two CPUs can of course *run* coroutines of different levels at once:
 //! with `n` CPUs, the `n` most urgent ready coroutines run.
 //!
