@@ -15,7 +15,8 @@
 //! 3. Stale ids are rejected on this path: wakes for finished coroutines,
 //!    posted to our page and raised with our own `USIP`, never reach the
 //!    slots' new occupants.
-//! 3b. An interrupt cutting into the thread's own drain is acknowledged
+//!
+//!    3b. An interrupt cutting into the thread's own drain is acknowledged
 //!    and leaves the record to the drain.
 //! 5. (after 4) Two threads of the executor
 //!    take floods of completions (more than the page's queue holds): both

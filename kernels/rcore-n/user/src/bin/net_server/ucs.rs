@@ -120,11 +120,11 @@ async fn receive(conn: Arc<Conn>) {
             yield_now().await;
         }
         let more = receive_step(&mut buf, read, |item| {
-            if let Item::Request(r) = &item {
-                if level != Some(r.priority) {
-                    level = Some(r.priority);
-                    prioritise(&conn, r.priority);
-                }
+            if let Item::Request(r) = &item
+                && level != Some(r.priority)
+            {
+                level = Some(r.priority);
+                prioritise(&conn, r.priority);
             }
             conn.requests.push(item);
         });
