@@ -444,7 +444,7 @@ impl<P: Platform> Executor<P> {
     /// keeps reading the lines a busy worker writes on every poll slows it
     /// down more than anything else two workers share (`benches/scaling.rs`,
     /// `ping_pong_workers`: 640-1 300 ns per round trip on two workers
-    /// looking after every hint, 175-235 ns backing off).
+    /// looking after every hint, 175-263 ns backing off).
     fn spin(&self, cpu: usize, handoff_looks: &mut u32) -> bool {
         for round in 0..SPIN_ROUNDS {
             for _ in 1..1u32 << round.min(SPIN_BACKOFF_MAX) {
