@@ -1,6 +1,7 @@
-//! Bytes per idle coroutine: spawn 100 000 coroutines that wait forever
+//! Bytes per idle coroutine: spawn 1 000 000 coroutines that wait forever
 //! (a 16-byte future each) and count what the heap grew by, with the slots
-//! of a run-time sized executor (`Executor::leak`) included.
+//! of a run-time sized executor (`Executor::leak`) included; also what the
+//! process's resident memory grew by (allocator overhead included, Linux).
 //!
 //! `cargo run --release --example memory`
 
@@ -32,10 +33,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const N: usize = 100_000;
+const N: usize = 1_000_000;
+
+/// Resident memory of this process in bytes (`/proc/self/statm`), if known.
+fn resident() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
 
 fn main() {
-    let before = IN_USE.load(Relaxed);
+    let (before, rss_before) = (IN_USE.load(Relaxed), resident());
     let exec = Executor::leak(N, NoPlatform);
     let slots = IN_USE.load(Relaxed) - before;
     for i in 0..N {
@@ -52,11 +60,17 @@ fn main() {
     exec.run_until_idle(); // every coroutine polled once: now blocked
     let total = IN_USE.load(Relaxed) - before;
     println!(
-        "{N} idle coroutines: {} bytes each ({} slot + {} boxed future and join state), {:.0} MB for 1 M (allocator overhead not counted)",
+        "{N} idle coroutines: {} bytes of heap each ({} slot + {} boxed future and join state), {:.1} MB in all",
         total / N,
         slots / N,
         (total - slots) / N,
-        // b bytes per coroutine × 1 M coroutines = b MB.
-        total as f64 / N as f64
+        total as f64 / 1e6,
     );
+    if let (Some(a), Some(b)) = (rss_before, resident()) {
+        println!(
+            "resident memory grew by {:.1} MB ({} bytes per coroutine, allocator overhead included)",
+            (b - a) as f64 / 1e6,
+            (b - a) / N
+        );
+    }
 }

@@ -207,9 +207,11 @@ fn flag_unwind<R>(flag: &mut bool, f: impl FnOnce() -> R) -> R {
 #[cfg(feature = "alloc")]
 mod boxed {
     use super::*;
-    use alloc::sync::Arc;
+    use crate::loom::AtomicU32;
+    use alloc::boxed::Box;
     use core::fmt;
     use core::mem::ManuallyDrop;
+    use core::ptr::NonNull;
     use core::task::Waker;
 
     /// Why a [`JoinHandle`] has no output (tokio's `JoinError`, without the
@@ -233,44 +235,67 @@ mod boxed {
 
     impl core::error::Error for JoinError {}
 
-    /// What a joiner sees of its coroutine.
-    enum Slot<T> {
-        /// Running; the joiner's waker.
-        Running(Option<Waker>),
+    /// Where a coroutine is, as its joiner sees it.
+    enum Stage<T> {
+        Running,
         /// Returned its output, but its future is not dropped or its slot
         /// not free yet: the joiner still waits.
-        Returned(T, Option<Waker>),
+        Returned(T),
         Done(Result<T, JoinError>),
         Taken,
     }
 
-    /// One allocation per coroutine: its future, its join state and its
-    /// output (in the join state).
-    struct Task<F: Future> {
-        join: spin::Mutex<Slot<F::Output>>,
-        future: UnsafeCell<ManuallyDrop<F>>,
-        /// Its poll or its destructor unwound.
+    /// The part of a task its joiner reaches, whatever the future's type.
+    /// Each field its own: the small ones share one word (24 bytes in all
+    /// for an output of `()`; one `spin::Mutex<(Stage, Option<Waker>)>`
+    /// would round each part up and take 32, plus an `Arc`'s two counts).
+    struct Header<T> {
+        /// References: the executor's (until `release`) and the handle's.
+        refs: AtomicU32,
+        /// Guards `stage` and `waker`.
+        locked: AtomicBool,
+        /// Its poll or its destructor unwound. Touched only by the worker
+        /// that owns the RUNNING slot, then by `release`.
         panicked: UnsafeCell<bool>,
+        stage: UnsafeCell<Stage<T>>,
+        /// The joiner's waker.
+        waker: UnsafeCell<Option<Waker>>,
     }
 
-    // SAFETY: `future` and `panicked` are touched only by the worker that
-    // owns the RUNNING slot (poll, drop) and then by `release`, which runs
-    // once after them on that worker; `join` is behind its mutex. `F: Send`
-    // and `F::Output: Send` make handing them between CPUs sound.
-    unsafe impl<F: Future + Send> Sync for Task<F> where F::Output: Send {}
-
-    /// A joiner's view of a task, whatever its future type.
-    trait Joinable<T>: Send + Sync {
-        fn join(&self) -> &spin::Mutex<Slot<T>>;
-    }
-
-    impl<F: Future + Send> Joinable<F::Output> for Task<F>
-    where
-        F::Output: Send,
-    {
-        fn join(&self) -> &spin::Mutex<Slot<F::Output>> {
-            &self.join
+    impl<T> Header<T> {
+        /// Run `f` on the join state, under the lock.
+        fn with_join<R>(&self, f: impl FnOnce(&mut Stage<T>, &mut Option<Waker>) -> R) -> R {
+            while self
+                .locked
+                .compare_exchange_weak(false, true, Acquire, Relaxed)
+                .is_err()
+            {
+                crate::loom::spin_loop();
+            }
+            /// Lets go also if `f` unwinds (a waker's `drop` may panic).
+            struct Unlock<'a>(&'a AtomicBool);
+            impl Drop for Unlock<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Release);
+                }
+            }
+            let _unlock = Unlock(&self.locked);
+            self.stage.with_mut(|stage| {
+                self.waker.with_mut(|waker| {
+                    // SAFETY: `locked` is ours: nothing else touches
+                    // `stage` or `waker` until `_unlock` drops.
+                    unsafe { f(&mut *stage, &mut *waker) }
+                })
+            })
         }
+    }
+
+    /// One allocation per coroutine: the join state, then the future.
+    /// `repr(C)`: a `*const Task<F>` is a `*const Header<F::Output>`.
+    #[repr(C)]
+    struct Task<F: Future> {
+        header: Header<F::Output>,
+        future: UnsafeCell<ManuallyDrop<F>>,
     }
 
     impl<F: Future + Send + 'static> Task<F>
@@ -284,19 +309,36 @@ mod boxed {
         };
 
         /// # Safety
-        /// `data` is the `Arc<Self>` leaked by `spawn_boxed`, not released.
+        /// `data` is a task `spawn_boxed` allocated whose executor
+        /// reference was not yet given up (`release`).
         unsafe fn from_data<'a>(data: *mut ()) -> &'a Self {
-            // SAFETY: per the contract, the Arc keeps it alive.
+            // SAFETY: per the contract, the executor's reference keeps it.
             unsafe { &*(data as *const Self) }
+        }
+
+        /// Give up one reference; the last frees the task.
+        ///
+        /// # Safety
+        /// `task` came from `spawn_boxed`'s `Box::into_raw`, and the caller
+        /// holds a reference it gives up here, once.
+        unsafe fn unref(task: NonNull<Header<F::Output>>) {
+            // SAFETY: the caller's reference keeps the task alive until
+            // this decrement.
+            if unsafe { task.as_ref() }.refs.fetch_sub(1, AcqRel) == 1 {
+                // SAFETY: the last reference: nobody else can reach it.
+                // The future is `ManuallyDrop` and was dropped by
+                // `drop_future`; the header's output and waker drop here.
+                drop(unsafe { Box::from_raw(task.as_ptr() as *mut Self) });
+            }
         }
 
         unsafe fn poll(data: *mut (), cx: &mut Context<'_>) -> Poll<()> {
             // SAFETY: vtable contract; the worker owning the RUNNING slot is
             // the only one touching `future` and `panicked`.
             let task = unsafe { Self::from_data(data) };
-            let polled = task.panicked.with_mut(|panicked| {
+            let polled = task.header.panicked.with_mut(|panicked| {
                 task.future.with_mut(|future| {
-                    // SAFETY: as above; the future lives in the Arc's
+                    // SAFETY: as above; the future lives in the task's
                     // allocation, which never moves: pinning is sound.
                     flag_unwind(unsafe { &mut *panicked }, || unsafe {
                         Pin::new_unchecked(&mut **future).poll(cx)
@@ -307,10 +349,11 @@ mod boxed {
                 Poll::Ready(out) => {
                     // Kept until `release`: the joiner hears of it only
                     // once the future is dropped and the slot is free.
-                    let mut join = task.join.lock();
-                    if let Slot::Running(w) = core::mem::replace(&mut *join, Slot::Taken) {
-                        *join = Slot::Returned(out, w);
-                    }
+                    task.header.with_join(|stage, _| {
+                        if matches!(stage, Stage::Running) {
+                            *stage = Stage::Returned(out);
+                        }
+                    });
                     Poll::Ready(())
                 }
                 Poll::Pending => Poll::Pending,
@@ -320,7 +363,7 @@ mod boxed {
         unsafe fn drop_future(data: *mut ()) {
             // SAFETY: as in `poll`; the executor calls this exactly once.
             let task = unsafe { Self::from_data(data) };
-            task.panicked.with_mut(|panicked| {
+            task.header.panicked.with_mut(|panicked| {
                 task.future.with_mut(|future| {
                     // SAFETY: dropped exactly once, never used after.
                     flag_unwind(unsafe { &mut *panicked }, || unsafe {
@@ -331,21 +374,24 @@ mod boxed {
         }
 
         unsafe fn release(data: *mut ()) {
-            // SAFETY: takes back the reference leaked in `spawn_boxed`,
-            // exactly once, after `drop_future`.
-            let task = unsafe { Arc::from_raw(data as *const Self) };
+            // SAFETY: the executor's reference, given up at the end of this
+            // call, exactly once, after `drop_future`.
+            let task = unsafe { Self::from_data(data) };
             // SAFETY: `drop_future` is over: nothing else touches the flag.
-            let panicked = task.panicked.with(|p| unsafe { *p });
-            let mut join = task.join.lock();
-            let (result, waker) = match core::mem::replace(&mut *join, Slot::Taken) {
-                Slot::Returned(_, w) if panicked => (Err(JoinError::Panicked), w),
-                Slot::Returned(out, w) => (Ok(out), w),
-                Slot::Running(w) if panicked => (Err(JoinError::Panicked), w),
-                Slot::Running(w) => (Err(JoinError::Cancelled), w),
-                Slot::Done(_) | Slot::Taken => unreachable!("released twice"),
-            };
-            *join = Slot::Done(result);
-            drop(join);
+            let panicked = task.header.panicked.with(|p| unsafe { *p });
+            let waker = task.header.with_join(|stage, waker| {
+                *stage = Stage::Done(match core::mem::replace(stage, Stage::Taken) {
+                    Stage::Returned(_) if panicked => Err(JoinError::Panicked),
+                    Stage::Returned(out) => Ok(out),
+                    Stage::Running if panicked => Err(JoinError::Panicked),
+                    Stage::Running => Err(JoinError::Cancelled),
+                    Stage::Done(_) | Stage::Taken => unreachable!("released twice"),
+                });
+                waker.take()
+            });
+            // SAFETY: the executor's reference, given up once, here. From
+            // `data` (which may free the task), not from a reference to it.
+            unsafe { Self::unref(NonNull::new_unchecked(data as *mut Header<F::Output>)) };
             if let Some(w) = waker {
                 w.wake();
             }
@@ -360,11 +406,25 @@ mod boxed {
     /// at once.
     pub struct JoinHandle<T> {
         id: CoroutineId,
-        task: Arc<dyn Joinable<T>>,
+        /// The task's join state; this handle holds one of its references.
+        header: NonNull<Header<T>>,
+        /// `Task::<F>::unref`, for this handle's reference.
+        unref: unsafe fn(NonNull<Header<T>>),
         executor: &'static dyn ExecutorOps,
     }
 
+    // SAFETY: the handle reaches the join state only under its lock, and
+    // `T: Send` (as `spawn_boxed` requires) makes taking the output on
+    // another thread sound.
+    unsafe impl<T: Send> Send for JoinHandle<T> {}
+    // SAFETY: `&JoinHandle` reaches the join state only under its lock.
+    unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
     impl<T> JoinHandle<T> {
+        fn header(&self) -> &Header<T> {
+            // SAFETY: this handle's reference keeps the task alive.
+            unsafe { self.header.as_ref() }
+        }
         /// The coroutine's id.
         pub fn id(&self) -> CoroutineId {
             self.id
@@ -376,36 +436,35 @@ mod boxed {
         /// Whether the coroutine has finished (completed, cancelled or
         /// panicked) and its slot is free.
         pub fn is_finished(&self) -> bool {
-            matches!(*self.task.join().lock(), Slot::Done(_) | Slot::Taken)
+            self.header()
+                .with_join(|stage, _| matches!(stage, Stage::Done(_) | Stage::Taken))
         }
         /// The result, if the coroutine finished and it was not taken yet.
         pub fn try_take(&mut self) -> Option<Result<T, JoinError>> {
-            let mut s = self.task.join().lock();
-            match core::mem::replace(&mut *s, Slot::Taken) {
-                Slot::Done(r) => Some(r),
-                other => {
-                    *s = other;
-                    None
-                }
-            }
+            self.header().with_join(|stage, _| match stage {
+                Stage::Done(_) => match core::mem::replace(stage, Stage::Taken) {
+                    Stage::Done(r) => Some(r),
+                    _ => unreachable!(),
+                },
+                _ => None,
+            })
         }
     }
 
     impl<T> Future for JoinHandle<T> {
         type Output = Result<T, JoinError>;
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            let mut s = self.task.join().lock();
-            match &mut *s {
-                Slot::Done(_) => match core::mem::replace(&mut *s, Slot::Taken) {
-                    Slot::Done(r) => Poll::Ready(r),
+            self.header().with_join(|stage, waker| match stage {
+                Stage::Done(_) => match core::mem::replace(stage, Stage::Taken) {
+                    Stage::Done(r) => Poll::Ready(r),
                     _ => unreachable!(),
                 },
-                Slot::Taken => panic!("JoinHandle polled after completion"),
-                Slot::Running(w) | Slot::Returned(_, w) => {
-                    *w = Some(cx.waker().clone());
+                Stage::Taken => panic!("JoinHandle polled after completion"),
+                Stage::Running | Stage::Returned(_) => {
+                    *waker = Some(cx.waker().clone());
                     Poll::Pending
                 }
-            }
+            })
         }
     }
 
@@ -413,9 +472,10 @@ mod boxed {
         fn drop(&mut self) {
             // A handle that lost a `select` must not pin its joiner's slot
             // (the waker holds a ref on it) until the coroutine ends.
-            if let Slot::Running(w) | Slot::Returned(_, w) = &mut *self.task.join().lock() {
-                *w = None;
-            }
+            let waker = self.header().with_join(|_, waker| waker.take());
+            drop(waker);
+            // SAFETY: this handle's reference, given up once, here.
+            unsafe { (self.unref)(self.header) };
         }
     }
 
@@ -431,24 +491,37 @@ mod boxed {
         F::Output: Send + 'static,
         S: ExecutorOps,
     {
-        let task = Arc::new(Task {
-            join: spin::Mutex::new(Slot::Running(None)),
+        let task = Box::new(Task {
+            header: Header {
+                refs: AtomicU32::new(2),
+                locked: AtomicBool::new(false),
+                panicked: UnsafeCell::new(false),
+                stage: UnsafeCell::new(Stage::Running),
+                waker: UnsafeCell::new(None),
+            },
             future: UnsafeCell::new(ManuallyDrop::new(future)),
-            panicked: UnsafeCell::new(false),
         });
-        let data = Arc::into_raw(task.clone()) as *mut ();
-        // SAFETY: `data` is a leaked Arc reference taken back by
-        // `Task::release`; `F: Send`.
-        let raw = unsafe { RawCoroutine::new(data, &Task::<F>::VTABLE) };
+        let task = Box::into_raw(task);
+        // SAFETY: `Box::into_raw` is never null; `Task` is `repr(C)` with
+        // its header first.
+        let header = unsafe { NonNull::new_unchecked(task as *mut Header<F::Output>) };
+        // SAFETY: `task` lives until its last reference is given up, one of
+        // which `Task::release` gives up; `F: Send`.
+        let raw = unsafe { RawCoroutine::new(task as *mut (), &Task::<F>::VTABLE) };
         match spawner.spawn_raw(raw, priority, kind) {
+            // The handle takes the other reference.
             Ok(id) => Ok(JoinHandle {
                 id,
-                task,
+                header,
+                unref: Task::<F>::unref,
                 executor: spawner,
             }),
             Err((e, raw)) => {
-                // Never published: take the reference back.
+                // Never published: `discard` drops the future and gives up
+                // the executor's reference; no handle takes the other.
                 raw.discard();
+                // SAFETY: the handle's reference, which no handle holds.
+                unsafe { Task::<F>::unref(header) };
                 Err(e)
             }
         }
