@@ -11,7 +11,7 @@ use std::future::poll_fn;
 use std::sync::atomic::{AtomicIsize, Ordering::SeqCst};
 use std::task::Poll;
 
-use cops_core::{Error, Executor, JoinError, NoPlatform, Priority, yield_now};
+use cops_core::{Error, JoinError, NoPlatform, Priority, yield_now};
 
 struct Counting;
 
