@@ -545,7 +545,7 @@ impl Scheduler {
                     (best, from) = (level, own);
                 } else if from != own {
                     // Stealing: link it where a parked worker can find it.
-                    self.link_ready(platform, own, index, true);
+                    self.link_ready(platform, own, index);
                     requeued = None;
                 }
             }
@@ -576,7 +576,7 @@ impl Scheduler {
         requeued: Requeued,
     ) {
         // The polling CPU's worker is leaving: a parked one may take it.
-        self.link_ready(platform, shard_of(cpu), requeued.0, true);
+        self.link_ready(platform, shard_of(cpu), requeued.0);
     }
 
     /// The level a re-queued coroutine will be linked at.

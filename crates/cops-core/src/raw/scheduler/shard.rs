@@ -416,22 +416,6 @@ impl Scheduler {
         }
     }
 
-    /// With shard `s`'s lock just taken: run `f` on its queues, let go,
-    /// and release a parked worker if anything was linked meanwhile (or
-    /// `notify`).
-    fn holding<R, P: Platform + ?Sized>(
-        &self,
-        platform: &P,
-        s: usize,
-        notify: bool,
-        f: impl FnOnce(&mut ReadyQueues, &mut SlotLinks<'_>) -> R,
-    ) -> R {
-        let r = self.with_queues(s, f);
-        let linked = self.release(platform, s);
-        self.notify_if(platform, linked || notify);
-        r
-    }
-
     /// Link `index` (spawned, woken, cancelled or re-queued) at its level
     /// on the calling CPU's shard, without ever waiting for the lock (see
     /// the module docs), and release a parked worker for it. A **handoff**
@@ -454,24 +438,17 @@ impl Scheduler {
         if handoff != copy.handoff.load(Relaxed) {
             copy.handoff.store(handoff, Relaxed);
         }
-        self.link_ready(platform, s, index, true);
+        self.link_ready(platform, s, index);
     }
 
-    /// `make_ready` on shard `s`; with `notify_for_index` false, a parked worker is
-    /// released only for *other* slots linked on the way (one
-    /// read-modify-write less): for a coroutine re-queued by its own poll,
-    /// which the polling CPU's next pick takes anyway.
-    pub(super) fn link_ready<P: Platform + ?Sized>(
-        &self,
-        platform: &P,
-        s: usize,
-        index: u32,
-        notify_for_index: bool,
-    ) {
+    /// `make_ready` on shard `s`: link `index` and release a parked worker
+    /// for it.
+    pub(super) fn link_ready<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) {
         if self.acquire_or_push(s, index, index) {
-            self.holding(platform, s, notify_for_index, |q, _| {
-                Self::link(q, self.slots, s, index)
-            });
+            self.with_queues(s, |q, _| Self::link(q, self.slots, s, index));
+            // Whatever letting go linked too is covered by this release.
+            self.release(platform, s);
+            self.notify_if(platform, true);
         }
         // Pushed: the holder links it, and releases a worker for it.
     }
