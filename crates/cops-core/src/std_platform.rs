@@ -96,7 +96,10 @@ impl Platform for StdPlatform {
     fn publish_priority(&self, highest: Option<Priority>) {
         self.published
             .store(highest.map_or(u8::MAX, Priority::level), Release);
-        self.publications.fetch_add(1, Release);
+        // Calls come one at a time (`publish_priority`'s contract): a load
+        // and a store count them, with no read-modify-write.
+        let n = self.publications.load(Relaxed);
+        self.publications.store(n + 1, Release);
     }
 
     fn alloc_cpu(&self, worker: &'static dyn Worker, n: usize) -> Result<usize, Error> {

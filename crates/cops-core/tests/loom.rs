@@ -306,6 +306,62 @@ fn wake_vs_complete() {
     });
 }
 
+/// Completes once `flag` is set; each poll first leaves a clone of its
+/// waker in `waker` for the other side (a channel's receive).
+struct WakerGate {
+    probe: Arc<Probe>,
+    waker: Arc<loom::sync::Mutex<Option<std::task::Waker>>>,
+}
+
+impl Future for WakerGate {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        *self.waker.lock().unwrap() = Some(cx.waker().clone());
+        self.probe.polls.fetch_add(1, SeqCst);
+        if self.probe.flag.load(SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// An owned `Waker`'s `wake` (the wake and the drop of its ref in one
+/// step) racing with the poll that blocks or completes the coroutine: the
+/// wake is not lost, and the slot is recycled once the coroutine is done
+/// and the waker gone (capacity 1: the next spawn needs it).
+#[test]
+fn an_owned_wakers_wake_vs_poll_and_complete() {
+    model("an_owned_wakers_wake_vs_poll_and_complete", || {
+        let exec = executor(1);
+        let probe = Arc::new(Probe::default());
+        let waker = Arc::new(loom::sync::Mutex::new(None));
+        let fut = WakerGate {
+            probe: probe.clone(),
+            waker: waker.clone(),
+        };
+        exec.spawn(fut, prio(2)).unwrap();
+        assert_eq!(exec.poll_next().map(|p| p.outcome), Some(Outcome::Pending));
+
+        let sender = {
+            let probe = probe.clone();
+            on_cpu_1(move || {
+                probe.flag.store(true, SeqCst);
+                let taken = waker.lock().unwrap().take();
+                if let Some(w) = taken {
+                    w.wake();
+                }
+            })
+        };
+        assert_eq!(exec.run(), cops_core::RunExit::AllDone);
+        sender.join().unwrap();
+        assert_eq!(probe.polls.load(SeqCst), 2);
+        // The slot is free again: the last waker left with the wake.
+        exec.spawn(async {}, prio(2)).unwrap();
+        assert_eq!(exec.run_until_idle(), 1);
+    });
+}
+
 /// A wake by an old id while its slot is recycled for a new coroutine:
 /// the new occupant is never woken by it.
 #[test]

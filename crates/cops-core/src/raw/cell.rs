@@ -71,6 +71,8 @@ unsafe impl Send for RawCoroutine {}
 /// takes one of this target's cells: one virtual call per waker operation.
 pub(crate) trait WakeTarget: Sync {
     fn wake(&self, cell: &CoroutineCell);
+    /// `wake`, then `ref_dec`, in one step (an owned waker's `wake`).
+    fn wake_and_unref(&self, cell: &CoroutineCell);
     fn ref_inc(&self, cell: &CoroutineCell);
     fn ref_dec(&self, cell: &CoroutineCell);
     fn id_of(&self, cell: &CoroutineCell) -> crate::CoroutineId;

@@ -312,11 +312,17 @@ impl Scheduler {
     /// ready, and, if `unless_empty`, something live). Call
     /// [`Scheduler::unpark`] after `idle`.
     pub(crate) fn park(&self, unless_empty: bool) -> bool {
-        // Pairs with `parked_now`: both sides are read-modify-writes of
-        // `parked`, so one is ordered after the other. Either the waker's
-        // comes later and sees us parked, or ours reads from it and we see
-        // its link (or the last completion) below.
         self.parked.fetch_add(1, AcqRel);
+        // Pairs with the link side (`notify_if`): every link ends with a
+        // read-modify-write of its shard's lock word, and so does this, on
+        // every shard. Either ours comes later in that word's order and we
+        // see the link's bitmap below, or the link's comes later and its
+        // `notify_if` sees us counted.
+        for shard in &self.shards {
+            shard.touch();
+        }
+        // Pairs with `parked_now` in the last completion's broadcast, the
+        // same way through `parked` itself.
         self.ready_bitmap() == 0 && (!unless_empty || self.live() != 0)
     }
 
@@ -324,16 +330,22 @@ impl Scheduler {
         self.parked.fetch_sub(1, AcqRel);
     }
 
-    /// Workers parked now. A read-modify-write, never a plain load: a load
-    /// after an enqueue can miss a worker that is parking at that moment
-    /// (the store-buffering pattern; `tests/loom.rs` catches it) and so
-    /// lose its wake-up.
+    /// Workers parked now, as seen by the last coroutine's completion (the
+    /// broadcast that ends `run`). A read-modify-write, never a plain
+    /// load: after `live` drops, a load could miss a worker that is
+    /// parking at that moment (the store-buffering pattern; `park` pairs
+    /// with it through `parked`) and so lose its wake-up.
     pub(crate) fn parked_now(&self) -> usize {
         self.parked.fetch_add(0, AcqRel)
     }
 
+    /// Release a parked worker if a link was made. Called after the
+    /// link's shard lock was let go: that read-modify-write of the lock
+    /// word (`AcqRel`) is what orders this load against a parking worker's
+    /// own read-modify-write of the same word (`park`). A load, so that
+    /// two CPUs linking side by side do not bounce `parked`'s line.
     fn notify_if<P: Platform + ?Sized>(&self, platform: &P, linked: bool) {
-        if linked && self.parked_now() != 0 {
+        if linked && self.parked.load(Relaxed) != 0 {
             platform.notify();
         }
     }
@@ -428,6 +440,17 @@ impl Scheduler {
             self.make_ready(platform, id.index());
         }
         Ok(())
+    }
+
+    /// Wake slot `index` through an owned waker, dropping its ref: `wake`
+    /// and `waker_ref_dec` in one read-modify-write of the state word.
+    pub(crate) fn wake_and_unref<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
+        let (wake, recycled) = self.slots[index as usize].state.wake_and_unref();
+        if wake == Wake::Enqueue {
+            self.make_ready(platform, index);
+        } else if recycled {
+            self.push_free(index);
+        }
     }
 
     /// Change the priority of `id`; a queued coroutine moves to the tail of

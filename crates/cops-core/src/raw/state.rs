@@ -168,6 +168,27 @@ impl StateWord {
         })
     }
 
+    /// `wake` and `ref_dec` in one read-modify-write: an owned waker's
+    /// `wake` (which consumes it). The ref it holds keeps the occupant, so
+    /// there is no id to check; a finished occupant only loses the ref.
+    /// Returns what the wake did and whether the slot was recycled.
+    pub(crate) fn wake_and_unref(&self) -> (Wake, bool) {
+        self.update(|s| {
+            debug_assert!(refs(s) > 0 && life(s) != FREE);
+            let (s, wake) = match life(s) {
+                BLOCKED => (with_life(s, QUEUED), Wake::Enqueue),
+                RUNNING if s & NOTIFIED == 0 => (s | NOTIFIED, Wake::Notified),
+                // Still a read-modify-write: see `wake`.
+                _ => (s, Wake::Nothing),
+            };
+            if refs(s) == REF_SATURATED {
+                return Ok((s, (wake, false)));
+            }
+            let (s, recycled) = Self::finish_or_recycle(s - REF_ONE);
+            Ok((s, (wake, recycled)))
+        })
+    }
+
     pub(crate) fn cancel(&self, generation_of_id: u64) -> Result<Cancel, crate::Error> {
         self.update(|s| {
             if let Err(e) = Self::check(s, generation_of_id) {

@@ -23,11 +23,9 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 }
 
 unsafe fn wake(data: *const ()) {
-    // SAFETY: `data` came from one of our wakers, which this call consumes.
-    unsafe {
-        wake_by_ref(data);
-        drop(data);
-    }
+    // Consumes the waker: its ref goes in the same state transition.
+    let cell = cell(data);
+    cell.owner().wake_and_unref(cell);
 }
 
 unsafe fn wake_by_ref(data: *const ()) {

@@ -198,6 +198,14 @@ impl ShardBitmap {
     }
 }
 
+impl Shard {
+    /// A read-modify-write of the lock word that changes nothing: a parking
+    /// worker's half of the pairing with `notify_if` (see `Scheduler::park`).
+    pub(super) fn touch(&self) {
+        self.lock.fetch_or(0, AcqRel);
+    }
+}
+
 impl Scheduler {
     /// Spin until shard `s`'s lock is ours (worker side only).
     fn acquire(&self, s: usize) {
@@ -266,8 +274,10 @@ impl Scheduler {
             if inbox_head(w) == NIL && w & MOVES == 0 {
                 self.publish(platform, s);
                 // One CAS lets go and checks that nothing was pushed since
-                // `w`: a push makes it fail, and we link that too.
-                match lock.compare_exchange_weak(w, UNLOCKED, Release, Acquire) {
+                // `w`: a push makes it fail, and we link that too. Acquire
+                // as well: a parking worker's `touch` before it makes our
+                // caller's `notify_if` see that worker counted.
+                match lock.compare_exchange_weak(w, UNLOCKED, AcqRel, Acquire) {
                     Ok(_) => return linked,
                     Err(actual) => w = actual,
                 }
@@ -294,10 +304,9 @@ impl Scheduler {
         let before = copy.load(Relaxed);
         let after = self.with_queues(s, |q, _| q.bitmap());
         if before != after {
-            // Release: every change that makes work ready is followed by a
-            // read-modify-write of `parked` (`notify_if`), which a parking
-            // worker's RMW of `parked` synchronises with before it loads
-            // the copies.
+            // Release: picks on other CPUs read the copy without our lock.
+            // (A parking worker sees it through the lock word: this store
+            // comes before our letting go, which its `touch` reads from.)
             copy.store(after, Release);
             if before.trailing_zeros() != after.trailing_zeros() {
                 self.publish_highest(platform);
