@@ -594,7 +594,8 @@ impl<P: Platform> WakeTarget for Executor<P> {
         let _ = Executor::wake(self, self.sched.id_at(self.index_of(cell)));
     }
     fn wake_and_unref(&self, cell: &CoroutineCell) {
-        self.sched.wake_and_unref(&self.platform, self.index_of(cell));
+        self.sched
+            .wake_and_unref(&self.platform, self.index_of(cell));
     }
     fn ref_inc(&self, cell: &CoroutineCell) {
         self.sched.waker_ref_inc(self.index_of(cell));

@@ -28,7 +28,8 @@ pub const SHARDS: usize = 4;
 #[cfg(loom)]
 pub const SHARDS: usize = 2;
 
-const _: () = assert!(SHARDS.is_power_of_two() && SHARDS < NO_SHARD as usize);
+// A power of two (`shard_of` masks), and a bit each in `move_pending_on`.
+const _: () = assert!(SHARDS.is_power_of_two() && SHARDS <= u8::BITS as usize);
 
 /// The shard CPU `cpu` links into. A mask: the compiler then knows every
 /// shard index is in bounds.
@@ -62,7 +63,7 @@ pub const MAX_CPUS: usize = 2;
 /// The scheduling half of one coroutine slot. Opaque: only an
 /// [`Executor`](crate::Executor) reads or writes it.
 ///
-/// A cache line each (36 bytes used): a poll writes its slot's state word
+/// A cache line each (48 bytes used): a poll writes its slot's state word
 /// three times and its shard field twice, and coroutines of neighbouring
 /// slots often run on different CPUs (slots are recycled in completion
 /// order). Packed at 40 bytes, two workers yielding side by side spent
@@ -74,8 +75,8 @@ pub struct SchedSlot {
     state: StateWord,
     priority: AtomicU8,
     kind: AtomicU8,
-    /// The shard whose move stack holds a `set_priority` for this slot,
-    /// or `NO_SHARD`.
+    /// The shards whose move stacks hold a `set_priority` for this slot
+    /// (bit `s` for shard `s`).
     move_pending_on: AtomicU8,
     /// The shard whose queues this slot is linked in, or `NO_SHARD`.
     /// Changed only by that shard's lock holder (see `shard`).
@@ -83,8 +84,9 @@ pub struct SchedSlot {
     /// Next index in the free stack (while FREE) or in a wake inbox
     /// (while QUEUED and not yet linked): never both at once.
     next: AtomicU32,
-    /// Next index in a move stack (while `move_pending_on` names one).
-    move_next: AtomicU32,
+    /// Next index in shard `s`'s move stack (while `move_pending_on` has
+    /// bit `s`): a slot can be on every shard's stack at once.
+    move_next: [AtomicU32; SHARDS],
     /// Ready-queue links: read and written only by the lock holder of the
     /// shard `linked_in` names (or, to link it, of the shard linking it).
     links: UnsafeCell<Links>,
@@ -103,10 +105,10 @@ impl SchedSlot {
             state: StateWord::new(),
             priority: AtomicU8::new(Priority::LOWEST.level()),
             kind: AtomicU8::new(0),
-            move_pending_on: AtomicU8::new(NO_SHARD),
+            move_pending_on: AtomicU8::new(0),
             linked_in: AtomicU8::new(NO_SHARD),
             next: AtomicU32::new(NIL),
-            move_next: AtomicU32::new(NIL),
+            move_next: [const { AtomicU32::new(NIL) }; SHARDS],
             links: UnsafeCell::new(Links::UNLINKED),
         }
     }
@@ -117,17 +119,17 @@ impl SchedSlot {
             state: StateWord::new(),
             priority: AtomicU8::new(Priority::LOWEST.level()),
             kind: AtomicU8::new(0),
-            move_pending_on: AtomicU8::new(NO_SHARD),
+            move_pending_on: AtomicU8::new(0),
             linked_in: AtomicU8::new(NO_SHARD),
             next: AtomicU32::new(NIL),
-            move_next: AtomicU32::new(NIL),
+            move_next: core::array::from_fn(|_| AtomicU32::new(NIL)),
             links: UnsafeCell::new(Links::UNLINKED),
         }
     }
 
     /// The level the slot is (or will next be) linked at. `Relaxed`: every
     /// reader that must see a new level reaches it through a
-    /// read-modify-write of `linked_in` (see `shard`).
+    /// read-modify-write of a shard's lock word (see `shard`).
     fn priority(&self) -> Priority {
         Priority::from_level(self.priority.load(Relaxed))
     }

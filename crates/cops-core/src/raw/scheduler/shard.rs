@@ -23,7 +23,7 @@
 //!
 //! Only [`Scheduler::pick`] (the worker side) spins on a shard lock, and it
 //! is never called from an interrupt handler. Nobody holds two shard locks
-//! while waiting for one: a holder that forwards a move to another shard
+//! while waiting for one: a stealer that hands a share to its own shard
 //! (below) only ever *tries* that shard's lock (take it if free, push
 //! otherwise), so there is no lock order to keep.
 //!
@@ -43,35 +43,34 @@
 //!
 //! # Moves across shards
 //!
-//! `set_priority` stores the new level, reads `linked_in` and runs the move
-//! protocol on that shard. Every access to `linked_in` is an `AcqRel`
-//! read-modify-write: a link's and a pop's swap, the setter's read, the
-//! read of a holder that applies a move. With plain loads and stores this
-//! would be the store-buffering pattern (the setter misses the link, the
-//! link misses the new level); with read-modify-writes only, each one
-//! reads from the one before it in the location's modification order, so
-//! they are all ordered by happens-before, and one of two things holds:
+//! `set_priority` stores the new level and asks every shard to move the
+//! slot (`request_move_on`): it takes each shard's lock if it is free and
+//! applies the move, or else pushes the slot on that shard's move stack
+//! and flags `MOVES` in its lock word for the holder. Applying a move
+//! requeues the slot at its level if it is linked in that shard, and does
+//! nothing otherwise. A link stores `linked_in` and reads the level inside
+//! a hold of its shard's lock. Each request is a read-modify-write of the
+//! lock word that changes it (`LOCKED` or `MOVES`), so for each shard one
+//! of three things holds:
 //!
-//! - the setter's read comes after the link: it finds the shard the slot
-//!   is linked in, and the move is applied under that shard's lock (or
-//!   forwarded, below);
-//! - the link comes after the setter's read: it happens-after the setter's
-//!   store of the level, and reads the new level.
+//! - the request comes before a link's hold in the lock word's order:
+//!   the link's taking of the lock reads from it (or from a holder that
+//!   applied it), and the link reads the new level;
+//! - it comes during the hold: the holder's letting go fails on `MOVES`,
+//!   and the holder applies the move, now reading the new level, to the
+//!   slot it just linked;
+//! - it comes after: the request read from the holder's letting go, and
+//!   finds the slot linked in that shard (or popped from it since: then
+//!   its next link is the first case, on whichever shard).
 //!
-//! (A plain store would do for the pop under the C11 model, since a pop
-//! only ever follows a link; loom, whose modification order for plain
-//! stores is partial, then reports a false race, so we pay the swap.)
-//!
-//! A holder that applies a move and finds (by a read-modify-write) the slot
-//! no longer linked in its shard skips it if it is linked nowhere (popped:
-//! the next link comes after that read-modify-write, which happens-after
-//! the setter's request, so it reads the new level) and forwards it if it
-//! is linked in another shard (a setter that found the slot's move already
-//! pending on this shard left the move to us; otherwise a harmless extra
-//! move). `move_pending_on` (at most one pending move per slot, so one
-//! `move_next` link suffices) names the shard whose move stack holds the
-//! slot. The cost on the hot path: two uncontended read-modify-writes on
-//! the slot's own line per yield (the link's and the pop's swap).
+//! So `linked_in` needs no read-modify-write: every read that matters is
+//! under the lock of the shard it names, and only that shard's holders
+//! change it from or to that shard. The cost moved from the hot path (two
+//! swaps per yield: a link's and a pop's) to `set_priority` (one lock
+//! word read-modify-write per shard). `move_pending_on` has a bit per
+//! shard whose move stack holds the slot (at most once per stack: a
+//! pending move reads the level when it is applied, so it carries a later
+//! one too), and `move_next` a link per shard.
 //!
 //! # Picking and stealing
 //!
@@ -90,9 +89,9 @@
 //!
 //! `Platform::publish_priority` runs with one shard lock held and the
 //! publication word `BUSY` (below). `Platform::notify` never runs with a
-//! shard lock held: a path that lets go of a nested shard (a forwarded
-//! move, a steal's share) hands "something was linked" back to the caller
-//! that lets go last. `cpu_id` is read once per worker step and once per
+//! shard lock held: a path that lets go of a nested shard (a steal's
+//! share) hands "something was linked" back to the caller that lets go
+//! last. `cpu_id` is read once per worker step and once per
 //! wake/cancel/spawn.
 //!
 //! # The global highest level
@@ -110,7 +109,7 @@
 //! once never leave a stale level published (`tests/loom.rs` checks that
 //! the last publication equals the true OR).
 
-use super::{NO_SHARD, Requeued, SchedSlot, Scheduler, SlotLinks, shard_of};
+use super::{NO_SHARD, Requeued, SHARDS, SchedSlot, Scheduler, SlotLinks, shard_of};
 use crate::loom::{AtomicBool, AtomicU32, AtomicU64, Ordering::*, UnsafeCell};
 use crate::ready::{NIL, ReadyQueues, highest_in};
 use crate::{Platform, Priority};
@@ -263,8 +262,8 @@ impl Scheduler {
 
     /// Let go of shard `s`'s lock: first link what was pushed meanwhile,
     /// refresh its bitmap copy (and the published level) if it changed.
-    /// Returns whether anything was linked (here, or on a shard a move was
-    /// forwarded to): the caller owes a `notify_if` once it holds no lock
+    /// Returns whether anything was linked: the caller owes a `notify_if`
+    /// once it holds no lock
     /// (`Platform::notify` is never called with a ready lock held).
     fn release<P: Platform + ?Sized>(&self, platform: &P, s: usize) -> bool {
         let lock = &self.shards[s].lock;
@@ -288,7 +287,7 @@ impl Scheduler {
                 Ok(_) => {
                     linked |= self.link_inbox(s, inbox_head(w));
                     if w & MOVES != 0 {
-                        linked |= self.relink_moves(platform, s);
+                        self.relink_moves(s);
                     }
                     w = lock.load(Acquire);
                 }
@@ -383,45 +382,28 @@ impl Scheduler {
     }
 
     /// With shard `s`'s lock held: apply every pending `set_priority` move
-    /// on it; forward those whose slot is now linked in another shard.
-    /// Returns whether a forward linked anything (a `notify_if` is owed).
-    fn relink_moves<P: Platform + ?Sized>(&self, platform: &P, s: usize) -> bool {
-        let mut linked = false;
+    /// on it.
+    fn relink_moves(&self, s: usize) {
         let mut m = self.shards[s].moves.swap(NIL, Acquire);
         while m != NIL {
             let slot = &self.slots[m as usize];
-            let next = slot.move_next.load(Relaxed);
-            slot.move_pending_on.swap(NO_SHARD, AcqRel);
-            linked |= self.apply_move(platform, s, m);
+            // Before the bit goes: then a new request may reuse the link.
+            let next = slot.move_next[s].load(Relaxed);
+            slot.move_pending_on.fetch_and(!(1 << s), AcqRel);
+            self.apply_move(s, m);
             m = next;
         }
-        linked
     }
 
-    /// With shard `s`'s lock held: a move of `index` requested on `s`.
-    /// Applied if the slot is linked in `s`, forwarded if it is linked in
-    /// another shard (it was popped from `s` and linked there, maybe at its
-    /// old level), dropped if it is linked nowhere. Returns whether a
-    /// forward linked anything.
-    fn apply_move<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) -> bool {
-        // A read-modify-write, like every read of `linked_in` but a link's
-        // (module docs): if the slot is linked nowhere now, its next link
-        // comes after this in `linked_in`'s order and reads the level the
-        // requester stored before handing us the move (and a setter that
-        // found this move pending here and left it to us read `linked_in`
-        // before, so we see the shard it found, or a later one).
-        match self.slots[index as usize].linked_in.fetch_or(0, AcqRel) {
-            t if usize::from(t) == s => {
-                // Only holders of `s` set `linked_in` to or from `s`: under
-                // its lock, the slot stays in our queues.
-                self.with_queues(s, |q, _| {
-                    let p = self.slots[index as usize].priority();
-                    q.requeue(&mut SlotLinks(self.slots), index, p);
-                });
-                false
-            }
-            NO_SHARD => false,
-            t => self.request_move_on(platform, usize::from(t), index),
+    /// With shard `s`'s lock held: requeue `index` at its level if it is
+    /// linked in `s` (module docs: only `s`'s holders change `linked_in`
+    /// from or to `s`, so under its lock the answer holds).
+    fn apply_move(&self, s: usize, index: u32) {
+        if usize::from(self.slots[index as usize].linked_in.load(Relaxed)) == s {
+            self.with_queues(s, |q, _| {
+                let p = self.slots[index as usize].priority();
+                q.requeue(&mut SlotLinks(self.slots), index, p);
+            });
         }
     }
 
@@ -463,22 +445,20 @@ impl Scheduler {
     }
 
     /// Move `index`, if it is queued, to its (new) level, without waiting
-    /// for a lock. The caller has stored the new level.
+    /// for a lock: a request on every shard (module docs). The caller has
+    /// stored the new level.
     pub(super) fn request_move<P: Platform + ?Sized>(&self, platform: &P, index: u32) {
-        // A read-modify-write (module docs): we find the slot's shard, or
-        // its next link finds our level.
-        match self.slots[index as usize].linked_in.fetch_or(0, AcqRel) {
-            NO_SHARD => {}
-            t => {
-                let linked = self.request_move_on(platform, usize::from(t), index);
-                self.notify_if(platform, linked);
-            }
+        let mut linked = false;
+        for s in 0..SHARDS {
+            linked |= self.request_move_on(platform, s, index);
         }
+        // Letting go of a lock we took may have linked pushed wakes.
+        self.notify_if(platform, linked);
     }
 
-    /// Move `index`, last seen linked in shard `s`, to its level there.
-    /// Returns whether anything was linked on the way (a `notify_if` is
-    /// owed: this may run with another shard's lock held).
+    /// Move `index` to its level on shard `s` if it is linked there: now,
+    /// if the lock is free, or by the holder. Returns whether letting go
+    /// linked anything (a `notify_if` is owed).
     fn request_move_on<P: Platform + ?Sized>(&self, platform: &P, s: usize, index: u32) -> bool {
         let slot = &self.slots[index as usize];
         let shard = &self.shards[s];
@@ -492,26 +472,20 @@ impl Scheduler {
                     Ok(_) => {
                         // Any move left by a request that found the lock
                         // taken but saw it let go before flagging it, and ours.
-                        let mut linked = self.relink_moves(platform, s);
-                        linked |= self.apply_move(platform, s, index);
-                        return self.release(platform, s) || linked;
+                        self.relink_moves(s);
+                        self.apply_move(s, index);
+                        return self.release(platform, s);
                     }
                     Err(actual) => w = actual,
                 }
                 continue;
             }
-            // At most once on a move stack: a pending move reads the
-            // level when it is applied, so it carries this one too. If it
-            // is pending on another shard, that shard's holder forwards it
-            // here (it finds the slot linked in `s`, or linked nowhere).
-            if slot
-                .move_pending_on
-                .compare_exchange(NO_SHARD, s as u8, AcqRel, Acquire)
-                .is_ok()
-            {
+            // At most once on each move stack: a pending move reads the
+            // level when it is applied, so it carries this one too.
+            if slot.move_pending_on.fetch_or(1 << s, AcqRel) & (1 << s) == 0 {
                 let mut head = shard.moves.load(Relaxed);
                 loop {
-                    slot.move_next.store(head, Relaxed);
+                    slot.move_next[s].store(head, Relaxed);
                     match shard
                         .moves
                         .compare_exchange_weak(head, index, Release, Relaxed)
@@ -533,23 +507,29 @@ impl Scheduler {
         }
     }
 
-    /// With shard `s`'s lock held: link `index` (linked nowhere) on `s`.
+    /// With shard `s`'s lock held: link `index` (linked nowhere) on `s`,
+    /// at the level it has now: a `set_priority` racing with this hold
+    /// makes our letting go apply its move (module docs).
     fn link(q: &mut ReadyQueues, slots: &[SchedSlot], s: usize, index: u32) {
         let slot = &slots[index as usize];
-        // The read-modify-write that pairs with `request_move`'s (module
-        // docs); then the level, so a concurrent `set_priority` is either
-        // seen here or finds the slot linked in `s` and moves it.
-        let was = slot.linked_in.swap(s as u8, AcqRel);
-        debug_assert_eq!(was, NO_SHARD, "a slot is linked in one shard at most");
+        debug_assert_eq!(
+            slot.linked_in.load(Relaxed),
+            NO_SHARD,
+            "linked in one shard at most"
+        );
+        slot.linked_in.store(s as u8, Relaxed);
         let p = slot.priority();
         q.push_back(&mut SlotLinks(slots), index, p);
     }
 
     /// With shard `s`'s lock held: the slot just popped from `s` is linked
-    /// nowhere now (a swap: see the module docs).
+    /// nowhere now.
     pub(super) fn unlinked(slots: &[SchedSlot], s: usize, index: u32) {
-        let was = slots[index as usize].linked_in.swap(NO_SHARD, AcqRel);
-        debug_assert_eq!(usize::from(was), s);
+        debug_assert_eq!(
+            usize::from(slots[index as usize].linked_in.load(Relaxed)),
+            s
+        );
+        slots[index as usize].linked_in.store(NO_SHARD, Relaxed);
     }
 
     /// Lock shard `s`, which a pick on shard `own` chose, expecting a
