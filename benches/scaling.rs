@@ -5,6 +5,8 @@
 //! - `yield_storm`: 64 coroutines yielding; time per yield.
 //! - `pipeline`: 256 connections in a closed loop, each message going
 //!   client → server (15×15 matrix product) → client; time per message.
+//! - `yield_storm_inline`: the storm on two cops workers with the futures
+//!   inside cops' allocations, as is or in `CacheAligned`.
 //! - `ping_pong_workers`: one such connection with no work: a handoff each way,
 //!   which two workers can only slow down (the bound: at most 2×
 //!   one worker); time per round trip.
@@ -136,13 +138,22 @@ fn run_cops(
     for f in futs {
         drop(ex.spawn(f, prio(8)).unwrap());
     }
-    // The bench thread is a worker until the batch is done: it steps
-    // through `run_until_idle` (the worker loop, which hands a coroutine
-    // re-queued by its own poll to the next pick) and looks at `done`
-    // whenever nothing is ready here, a few spin hints apart, as the
-    // worker loop's idle spin does (looking after every hint pulled the
-    // other worker's lines: pipeline 380-460 ns per message instead of
-    // 379-383, storm 23.5-26 ns per yield instead of 22).
+    work_until_done(ex, done, want);
+    t.elapsed()
+}
+
+/// The bench thread is a worker until the batch is done: it steps
+/// through `run_until_idle` (the worker loop, which hands a coroutine
+/// re-queued by its own poll to the next pick) and looks at `done`
+/// whenever nothing is ready here, a few spin hints apart, as the worker
+/// loop's idle spin does (looking after every hint pulled the other
+/// worker's lines: pipeline 380-460 ns per message instead of 379-383,
+/// storm 23.5-26 ns per yield instead of 22).
+fn work_until_done(
+    ex: &'static cops_core::Executor<cops_core::StdPlatform>,
+    done: &AtomicU64,
+    want: u64,
+) {
     while done.load(Acquire) < want {
         if ex.run_until_idle() == 0 {
             for _ in 0..32 {
@@ -150,7 +161,6 @@ fn run_cops(
             }
         }
     }
-    t.elapsed()
 }
 
 fn run_tokio(rt: &tokio::runtime::Runtime, batch: Batch, done: &AtomicU64) -> Duration {
@@ -239,6 +249,43 @@ fn yield_storm(c: &mut Criterion) {
     workload(c, "yield_storm", yield_batch);
 }
 
+/// The yield storm on two cops workers with each future inside its cops
+/// allocation (as an application spawns an `async` block), as is or in
+/// `CacheAligned`: once allocations are recycled, neighbours in memory
+/// run on different workers and share lines (cops only: the peers'
+/// futures are the boxes of `yield_batch`).
+fn yield_storm_inline(c: &mut Criterion) {
+    let mut g = c.benchmark_group("yield_storm_inline");
+    let done = Arc::new(AtomicU64::new(0));
+    let ex = cops(2);
+    for aligned in [false, true] {
+        let name = if aligned {
+            "cops_2w_cache_aligned"
+        } else {
+            "cops_2w"
+        };
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let each = iters.div_ceil(YIELDERS);
+                done.store(0, Relaxed);
+                let t = Instant::now();
+                for _ in 0..YIELDERS {
+                    let f = yields(each, done.clone());
+                    let spawned = if aligned {
+                        ex.spawn(cops_core::CacheAligned(f), prio(8)).map(drop)
+                    } else {
+                        ex.spawn(f, prio(8)).map(drop)
+                    };
+                    spawned.unwrap();
+                }
+                work_until_done(ex, &done, YIELDERS);
+                t.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn pipeline(c: &mut Criterion) {
     workload(c, "pipeline", pipeline_batch);
 }
@@ -247,5 +294,11 @@ fn ping_pong(c: &mut Criterion) {
     workload(c, "ping_pong_workers", ping_pong_batch);
 }
 
-criterion_group!(benches, yield_storm, pipeline, ping_pong);
+criterion_group!(
+    benches,
+    yield_storm,
+    yield_storm_inline,
+    pipeline,
+    ping_pong
+);
 criterion_main!(benches);

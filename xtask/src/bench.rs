@@ -9,49 +9,26 @@ use plotters::prelude::*;
 
 use crate::tools::{self, cargo, root};
 
-/// (criterion group, chart title, unit the chart is drawn in).
-const CHARTS: &[(&str, &str, Unit)] = &[
-    ("yield", "yield round trip (1 worker)", Unit::Ns),
-    ("ping_pong", "ping-pong handoff (1 worker)", Unit::Ns),
-    ("spawn_run_single", "spawn + run + free one task", Unit::Ns),
-    ("wake", "wake a blocked task", Unit::Ns),
+/// (criterion group, chart title); every chart is in nanoseconds.
+const CHARTS: &[(&str, &str)] = &[
+    ("yield", "yield round trip (1 worker)"),
+    ("ping_pong", "ping-pong handoff (1 worker)"),
+    ("spawn_run_single", "spawn + run + free one task"),
+    ("wake", "wake a blocked task"),
+    ("yield_storm", "yield storm, 64 tasks: time per yield"),
     (
-        "yield_storm",
-        "yield storm, 64 tasks: time per yield",
-        Unit::Ns,
+        "yield_storm_inline",
+        "yield storm, futures inside cops' allocations, 2 workers",
     ),
     (
         "pipeline",
         "256 connections x (recv -> 15x15 matmul -> send): time per message",
-        Unit::Us,
     ),
     (
         "ping_pong_workers",
         "ping-pong between two tasks, 1 and 2 workers: time per round trip",
-        Unit::Ns,
     ),
 ];
-
-#[derive(Clone, Copy)]
-enum Unit {
-    Ns,
-    Us,
-}
-
-impl Unit {
-    fn scale(self, ns: f64) -> f64 {
-        match self {
-            Unit::Ns => ns,
-            Unit::Us => ns / 1000.0,
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Unit::Ns => "ns",
-            Unit::Us => "µs",
-        }
-    }
-}
 
 pub fn bench(args: &[String]) -> Result<(), String> {
     if !args.iter().any(|a| a == "--plot-only") {
@@ -72,7 +49,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     }
     let out = root().join("benches/plots");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    for &(group, title, unit) in CHARTS {
+    for &(group, title) in CHARTS {
         let rows = medians(&root().join("target/criterion").join(group))?;
         if rows.is_empty() {
             return Err(format!(
@@ -80,10 +57,10 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             ));
         }
         let file = out.join(format!("{group}.svg"));
-        draw(&file, title, unit, &rows)?;
+        draw(&file, title, &rows)?;
         println!("xtask bench: {}", file.display());
         for (name, ns) in &rows {
-            println!("  {name:<22} {:>10.1} {}", unit.scale(*ns), unit.name());
+            println!("  {name:<22} {:>10.1} ns", *ns);
         }
     }
     Ok(())
@@ -111,12 +88,12 @@ fn medians(group: &Path) -> Result<Vec<(String, f64)>, String> {
     Ok(rows)
 }
 
-fn draw(file: &Path, title: &str, unit: Unit, rows: &[(String, f64)]) -> Result<(), String> {
+fn draw(file: &Path, title: &str, rows: &[(String, f64)]) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", file.display());
     let height = 80 + 34 * rows.len() as u32;
     let root = SVGBackend::new(file, (760, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let max = rows.iter().map(|r| unit.scale(r.1)).fold(0.0, f64::max) * 1.15;
+    let max = rows.iter().map(|r| r.1).fold(0.0, f64::max) * 1.15;
     let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
@@ -128,7 +105,7 @@ fn draw(file: &Path, title: &str, unit: Unit, rows: &[(String, f64)]) -> Result<
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_desc(format!("median, {} (lower is better)", unit.name()))
+        .x_desc("median, ns (lower is better)")
         .y_label_formatter(&|v| match v {
             SegmentValue::CenterOf(i) => names.get(*i).copied().unwrap_or("").to_owned(),
             _ => String::new(),
@@ -145,7 +122,7 @@ fn draw(file: &Path, title: &str, unit: Unit, rows: &[(String, f64)]) -> Result<
             let mut bar = Rectangle::new(
                 [
                     (0.0, SegmentValue::Exact(i)),
-                    (unit.scale(*ns), SegmentValue::Exact(i + 1)),
+                    (*ns, SegmentValue::Exact(i + 1)),
                 ],
                 color.filled(),
             );

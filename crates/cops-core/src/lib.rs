@@ -303,7 +303,7 @@ pub mod view;
 #[doc(hidden)]
 pub use executor::__salt;
 pub use executor::{Executor, Outcome, Polled, RunExit, Storage};
-pub use future::{CurrentId, YieldNow, current_id, yield_now};
+pub use future::{CacheAligned, CurrentId, YieldNow, current_id, yield_now};
 pub use id::{CoroutineId, CoroutineKind, Error, Priority};
 pub use platform::{NoPlatform, Platform, Worker, WorkerMailbox};
 pub use raw::CoroutineState;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use cops_core::switching::{SpaceSwitcher, Switching};
 use cops_core::view::{GlobalPriorityView, SpaceId};
 use cops_core::{
-    CoroutineKind, CoroutineStorage, Error, Executor, JoinError, NoPlatform, Priority, RunExit,
-    StdPlatform, Storage, current_id, yield_now,
+    CacheAligned, CoroutineKind, CoroutineStorage, Error, Executor, JoinError, NoPlatform,
+    Priority, RunExit, StdPlatform, Storage, current_id, yield_now,
 };
 
 type Trace = Arc<Mutex<Vec<String>>>;
@@ -155,6 +155,37 @@ fn spawn_in_static_storage_needs_no_allocator() {
         2,
         "the storage is reusable once its coroutine finished"
     );
+}
+
+/// Records whether the future it is polled in sits on a 128-byte boundary.
+struct WhereAmI(&'static AtomicUsize);
+
+impl std::future::Future for WhereAmI {
+    type Output = ();
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let misaligned = (&*self as *const Self as usize) % 128 != 0;
+        self.0.fetch_add(1 + usize::from(misaligned) * 100, SeqCst);
+        std::task::Poll::Ready(())
+    }
+}
+
+#[test]
+fn cache_aligned_futures_own_their_lines_boxed_and_in_static_storage() {
+    static POLLS: AtomicUsize = AtomicUsize::new(0);
+    static SLOTS: [CoroutineStorage<CacheAligned<WhereAmI>>; 2] =
+        [CoroutineStorage::new(), CoroutineStorage::new()];
+    let exec = Executor::leak(16, NoPlatform);
+    for _ in 0..4 {
+        // Boxed, interleaved with unaligned allocations.
+        exec.spawn(CacheAligned(WhereAmI(&POLLS)), p(1)).unwrap();
+        exec.spawn(async {}, p(1)).unwrap();
+    }
+    for slot in &SLOTS {
+        exec.spawn_in(slot, CacheAligned(WhereAmI(&POLLS)), p(1))
+            .unwrap();
+    }
+    assert_eq!(exec.run_until_idle(), 10);
+    assert_eq!(POLLS.load(SeqCst), 6, "1 per poll, 101 per misaligned poll");
 }
 
 #[test]
