@@ -468,7 +468,16 @@ impl Scheduler {
         // priority) between the id check and the store.
         slot.state.pin(id.generation())?;
         slot.priority.store(priority.level(), Relaxed);
-        self.request_move(platform, id.index());
+        // Only a QUEUED slot can be linked, or be linked before its state
+        // word changes again: one that is RUNNING or BLOCKED at this
+        // read-modify-write is linked only after a later one (a wake, the
+        // end of its poll), which sees the new level. So the request to
+        // every shard (a lock-word read-modify-write each) is made only
+        // for a QUEUED slot: the kernel re-prioritises running switching
+        // coroutines on every change of its priority view.
+        if slot.state.is_queued() {
+            self.request_move(platform, id.index());
+        }
         self.waker_ref_dec(id.index());
         Ok(())
     }

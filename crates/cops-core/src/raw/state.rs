@@ -248,6 +248,13 @@ impl StateWord {
         }
     }
 
+    /// Whether the slot is QUEUED, read by a read-modify-write (that
+    /// changes nothing): a later transition, being one too, is ordered
+    /// after it and sees what the caller wrote before (`set_priority`).
+    pub(crate) fn is_queued(&self) -> bool {
+        life(self.0.fetch_add(0, AcqRel)) == QUEUED
+    }
+
     /// Take one waker ref. Checked *before* the count changes: a saturated
     /// count stays saturated (the slot is then never recycled), so no number
     /// of clones can carry into the generation, and no panic is involved.

@@ -66,8 +66,14 @@
 //! So `linked_in` needs no read-modify-write: every read that matters is
 //! under the lock of the shard it names, and only that shard's holders
 //! change it from or to that shard. The cost moved from the hot path (two
-//! swaps per yield: a link's and a pop's) to `set_priority` (one lock
-//! word read-modify-write per shard). `move_pending_on` has a bit per
+//! swaps per yield: a link's and a pop's) to `set_priority` of a QUEUED
+//! slot (one lock word read-modify-write per shard). Of a RUNNING or
+//! BLOCKED one, it asks no shard: its state word's next transition comes
+//! before any link and sees the new level (`Scheduler::set_priority`).
+//! That matters to a kernel that re-prioritises its running switching
+//! coroutines on every change of its priority view: asking every shard
+//! each time slowed rcore-n's switching enough that `test_coop_yield` at
+//! `-smp 4` failed 8 times in 48 boots (1 in 48 before, 1 in 64 now). `move_pending_on` has a bit per
 //! shard whose move stack holds the slot (at most once per stack: a
 //! pending move reads the level when it is applied, so it carries a later
 //! one too), and `move_next` a link per shard.
