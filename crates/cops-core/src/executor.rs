@@ -3,7 +3,7 @@
 use core::mem::ManuallyDrop;
 use core::task::{Context, Poll};
 
-use crate::raw::cell::{Owner, WakeTarget};
+use crate::raw::cell::WakeTarget;
 use crate::raw::scheduler::{Look, Requeued, Scheduler};
 use crate::raw::{CoroutineCell, CoroutineState, RawCoroutine, SchedSlot, waker};
 use crate::{CoroutineId, CoroutineKind, Error, Platform, Priority, Worker};
@@ -88,8 +88,6 @@ pub enum RunExit {
 pub struct Executor<P: Platform = crate::NoPlatform> {
     sched: Scheduler,
     cells: &'static [CoroutineCell],
-    /// This executor as its cells name it (see `Owner`).
-    owner: Owner,
     platform: P,
 }
 
@@ -133,9 +131,6 @@ impl<P: Platform> Executor<P> {
         Self {
             sched: Scheduler::new(sched, 0),
             cells,
-            // SAFETY: `as_target` is given only this executor's address
-            // (`spawn_raw`'s `set`), and makes a `&dyn WakeTarget` of it.
-            owner: unsafe { Owner::new(Self::as_target) },
             platform,
         }
     }
@@ -153,8 +148,6 @@ impl<P: Platform> Executor<P> {
         Self {
             sched: Scheduler::new(sched, 0),
             cells,
-            // SAFETY: as in the non-loom `from_parts`.
-            owner: unsafe { Owner::new(Self::as_target) },
             platform,
         }
     }
@@ -222,8 +215,7 @@ impl<P: Platform> Executor<P> {
         };
         // SAFETY: `claim` handed us the slot exclusively until `activate`.
         unsafe {
-            let owner = self.owner.set(core::ptr::from_ref(self).cast());
-            self.cells[index as usize].install(coroutine, owner);
+            self.cells[index as usize].install(coroutine, self);
             Ok(self.sched.activate(&self.platform, index, priority, kind))
         }
     }
@@ -587,15 +579,6 @@ impl<P: Platform> Worker for Executor<P> {
 }
 
 impl<P: Platform> Executor<P> {
-    /// What a cell's `Owner` makes of the executor's address.
-    ///
-    /// # Safety
-    /// `exec` is the address of a `'static` `Executor<P>`.
-    unsafe fn as_target(exec: *const ()) -> &'static dyn WakeTarget {
-        // SAFETY: per the contract.
-        unsafe { &*exec.cast::<Self>() }
-    }
-
     /// The index of `cell`, one of this executor's cells.
     fn index_of(&self, cell: &CoroutineCell) -> u32 {
         let offset = cell as *const CoroutineCell as usize - self.cells.as_ptr() as usize;

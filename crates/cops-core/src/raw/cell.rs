@@ -3,7 +3,7 @@
 
 use core::task::{Context, Poll};
 
-use crate::loom::{AtomicPtr, Ordering::Relaxed, UnsafeCell};
+use crate::loom::UnsafeCell;
 
 /// A type-erased coroutine: a pointer to its state and two functions.
 /// `#[repr(C)]` so it can cross the vDSO ABI.
@@ -78,62 +78,6 @@ pub(crate) trait WakeTarget: Sync {
     fn id_of(&self, cell: &CoroutineCell) -> crate::CoroutineId;
 }
 
-/// An executor as its cells name it, so that each cell holds a thin
-/// pointer (8 bytes per slot, not the 16 of a `&dyn WakeTarget`): the
-/// executor's address, stored by its first spawn (the first time it is
-/// known to be `'static`), and a function, fixed when the executor is
-/// built, that makes the `&dyn WakeTarget` of its platform type from it.
-/// Every spawn stores the same address, so racing spawns (an interrupt
-/// handler's included) never wait for each other.
-pub(crate) struct Owner {
-    exec: AtomicPtr<()>,
-    target: unsafe fn(*const ()) -> &'static dyn WakeTarget,
-}
-
-impl Owner {
-    /// # Safety
-    /// `target` is only ever given the address of the `'static` value this
-    /// `Owner` is a field of (`set`'s contract), and makes the
-    /// `&dyn WakeTarget` of that value's type from it.
-    #[cfg(not(loom))]
-    pub(crate) const unsafe fn new(
-        target: unsafe fn(*const ()) -> &'static dyn WakeTarget,
-    ) -> Self {
-        Self {
-            exec: AtomicPtr::new(core::ptr::null_mut()),
-            target,
-        }
-    }
-    /// # Safety
-    /// As for the non-loom `new`.
-    #[cfg(loom)]
-    pub(crate) unsafe fn new(target: unsafe fn(*const ()) -> &'static dyn WakeTarget) -> Self {
-        Self {
-            exec: AtomicPtr::new(core::ptr::null_mut()),
-            target,
-        }
-    }
-
-    /// Record `exec`, the `'static` value this `Owner` is a field of (the
-    /// same address on every call), before any cell names this `Owner`.
-    /// `Relaxed`: a cell's occupant is published by its slot's state word
-    /// (`Release`), which every waker's path reads after.
-    pub(crate) fn set(&'static self, exec: *const ()) -> &'static Self {
-        if self.exec.load(Relaxed).is_null() {
-            self.exec.store(exec.cast_mut(), Relaxed);
-        }
-        self
-    }
-
-    fn target(&self) -> &'static dyn WakeTarget {
-        let exec = self.exec.load(Relaxed);
-        debug_assert!(!exec.is_null(), "set before any cell names it");
-        // SAFETY: `new`'s contract: `exec` is the `'static` value `target`
-        // was made for (set before the cell naming us was published).
-        unsafe { (self.target)(exec) }
-    }
-}
-
 /// The coroutine half of one slot.
 pub struct CoroutineCell {
     /// Owned by whoever owns the slot: the spawner while FREE-claimed, the
@@ -142,7 +86,7 @@ pub struct CoroutineCell {
     /// Written by the spawner before the slot is published; read by wakers of
     /// this occupant, which can only exist after publication. (The index is
     /// not kept: the executor finds it from the cell's address.)
-    owner: UnsafeCell<Option<&'static Owner>>,
+    owner: UnsafeCell<Option<&'static dyn WakeTarget>>,
 }
 
 // SAFETY: access to both cells follows slot ownership as documented on the
@@ -175,7 +119,7 @@ impl CoroutineCell {
 
     /// # Safety
     /// The caller owns the slot (claimed, not yet activated).
-    pub(crate) unsafe fn install(&self, c: RawCoroutine, owner: &'static Owner) {
+    pub(crate) unsafe fn install(&self, c: RawCoroutine, owner: &'static dyn WakeTarget) {
         // SAFETY: exclusive by the caller's ownership of the claimed slot.
         self.coroutine.with_mut(|p| unsafe { *p = Some(c) });
         // SAFETY: as above; no waker of this occupant exists yet.
@@ -212,6 +156,5 @@ impl CoroutineCell {
         self.owner
             .with(|p| unsafe { *p })
             .expect("wakers exist only for spawned slots")
-            .target()
     }
 }
