@@ -155,17 +155,34 @@ impl StateWord {
             if let Err(e) = Self::check(s, generation_of_id) {
                 return Err(Err(e));
             }
-            match life(s) {
-                BLOCKED => Ok((with_life(s, QUEUED), Ok(Wake::Enqueue))),
-                RUNNING if s & NOTIFIED == 0 => Ok((s | NOTIFIED, Ok(Wake::Notified))),
-                // Still a read-modify-write (of the same value), never a
-                // plain load: the worker's `start_poll` CAS then reads from
-                // this release, so whatever the waker wrote before waking
-                // is visible to the poll. A plain load here is the
-                // store-buffering pattern, and loom found the lost wake.
-                _ => Ok((s, Ok(Wake::Nothing))),
-            }
+            let (s, wake) = Self::woken(s);
+            Ok((s, Ok(wake)))
         })
+    }
+
+    /// The word after a wake of `s`, and what the wake did. Applied by a
+    /// read-modify-write even when nothing changes, never after a plain
+    /// load: the worker's `start_poll` CAS then reads from this release,
+    /// so whatever the waker wrote before waking is visible to the poll. A
+    /// plain load there is the store-buffering pattern, and loom found the
+    /// lost wake.
+    fn woken(s: u64) -> (u64, Wake) {
+        match life(s) {
+            BLOCKED => (with_life(s, QUEUED), Wake::Enqueue),
+            RUNNING if s & NOTIFIED == 0 => (s | NOTIFIED, Wake::Notified),
+            _ => (s, Wake::Nothing),
+        }
+    }
+
+    /// The word after one waker ref of `s` is dropped, and whether that
+    /// recycled the slot. A saturated count stays (the slot then leaks).
+    fn unref(s: u64) -> (u64, bool) {
+        debug_assert!(refs(s) > 0);
+        if refs(s) == REF_SATURATED {
+            (s, false)
+        } else {
+            Self::finish_or_recycle(s - REF_ONE)
+        }
     }
 
     /// `wake` and `ref_dec` in one read-modify-write: an owned waker's
@@ -174,17 +191,9 @@ impl StateWord {
     /// Returns what the wake did and whether the slot was recycled.
     pub(crate) fn wake_and_unref(&self) -> (Wake, bool) {
         self.update(|s| {
-            debug_assert!(refs(s) > 0 && life(s) != FREE);
-            let (s, wake) = match life(s) {
-                BLOCKED => (with_life(s, QUEUED), Wake::Enqueue),
-                RUNNING if s & NOTIFIED == 0 => (s | NOTIFIED, Wake::Notified),
-                // Still a read-modify-write: see `wake`.
-                _ => (s, Wake::Nothing),
-            };
-            if refs(s) == REF_SATURATED {
-                return Ok((s, (wake, false)));
-            }
-            let (s, recycled) = Self::finish_or_recycle(s - REF_ONE);
+            debug_assert!(life(s) != FREE);
+            let (s, wake) = Self::woken(s);
+            let (s, recycled) = Self::unref(s);
             Ok((s, (wake, recycled)))
         })
     }
