@@ -111,23 +111,24 @@ pub fn cap() -> Priority {
     Priority::new(cops_page().cap.load(Acquire)).unwrap_or(Priority::LOWEST)
 }
 
-/// This process's level as the global view ranks it: its most urgent ready
-/// coroutine, but never more urgent than its cap (`None`: nothing ready).
-pub fn effective_level() -> Option<Priority> {
-    executor().highest_ready().map(|here| here.max(cap()))
-}
-
 /// Whether another process or the kernel is more urgent than this
 /// process, comparing like with like: the view holds capped levels, so this
 /// process's level is capped too (a main coroutine at level 0 in a process
 /// capped at 30 is at 30, and yields to a process at 10). Nothing ready
 /// here: anyone ready elsewhere is more urgent.
 pub fn outranked() -> bool {
+    outranked_at(executor().highest_ready())
+}
+
+/// [`outranked`] for a process whose most urgent ready coroutine is at
+/// `here` (`None`: nothing ready), which the view ranks at `max(here, cap)`.
+fn outranked_at(here: Option<Priority>) -> bool {
     // Nothing ready elsewhere (the common case): two loads, no table call.
     let Some(elsewhere) = global_highest().into_iter().chain(kernel_highest()).min() else {
         return false;
     };
-    effective_level().is_none_or(|here| elsewhere.is_higher_than(here))
+    here.map(|h| h.max(cap()))
+        .is_none_or(|here| elsewhere.is_higher_than(here))
 }
 
 static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
@@ -160,12 +161,24 @@ extern "C" fn preempted() -> ! {
     syscall::exit(-6)
 }
 
-static COOPERATIVE_YIELDS: AtomicU64 = AtomicU64::new(0);
+/// Per thread (by tid): times it gave its CPU back because another process
+/// was more urgent ([`outranked`] after a poll), without the timer.
+static COOPERATIVE_YIELDS: [AtomicU64; rcore_n_abi::MAX_THREADS] =
+    [const { AtomicU64::new(0) }; rcore_n_abi::MAX_THREADS];
 
 /// Times a thread of this process gave its CPU back because another
 /// process was more urgent ([`outranked`] after a poll), without the timer.
 pub fn cooperative_yields() -> u64 {
-    COOPERATIVE_YIELDS.load(Relaxed)
+    COOPERATIVE_YIELDS.iter().map(|y| y.load(Relaxed)).sum()
+}
+
+/// [`cooperative_yields`] of the calling thread alone: a coroutine that
+/// reads it before and after an `await` learns whether its thread gave
+/// the CPU back in between.
+pub fn cooperative_yields_here() -> u64 {
+    COOPERATIVE_YIELDS
+        .get(platform::this_thread())
+        .map_or(0, |y| y.load(Relaxed))
 }
 
 /// This process's threads as the executor's CPUs: the vDSO calls these.
@@ -198,11 +211,15 @@ mod platform {
             slot.store(level, Release);
         }
     }
-    extern "C" fn should_yield(_: *const c_void, _local: u8) -> bool {
-        // Draining may make a more urgent coroutine ready here, so the
-        // level passed in may be stale: `outranked` reads it afresh.
+    extern "C" fn should_yield(_: *const c_void, local: u8) -> bool {
+        // `local` counts the coroutine that just yielded, which the worker
+        // holds aside (not in the ready bitmap) while it asks: without it,
+        // a process with one busy coroutine would look idle and give its
+        // hart to anything less urgent. Draining may make a more urgent
+        // coroutine ready, hence the second look.
         uintr::drain_if_pending();
-        outranked()
+        let here = Priority::new(local).into_iter().chain(executor().highest_ready()).min();
+        outranked_at(here)
     }
     extern "C" fn alloc_cpu(_: *const c_void, n: usize) -> isize {
         match super::start_workers(n) {
@@ -243,7 +260,9 @@ fn start_workers(n: usize) -> Result<usize, Error> {
 fn run_executor() {
     let exec = executor();
     while exec.run() == RunExit::Yield {
-        COOPERATIVE_YIELDS.fetch_add(1, Relaxed);
+        if let Some(count) = COOPERATIVE_YIELDS.get(platform::this_thread()) {
+            count.fetch_add(1, Relaxed);
+        }
         syscall::sched_yield();
     }
 }

@@ -5,8 +5,11 @@
 //! starts, but the process is capped at 30, so its threads must give their
 //! harts back (cooperatively: the timer slice is very long) as soon as the
 //! view shows that process. Each spinner counts, per thread, how many of
-//! its polls in a row saw a more urgent process elsewhere: the runtime
-//! yields after the poll that sees it, so that run stays short.
+//! its polls in a row saw a more urgent process elsewhere with no yield of
+//! the thread in between: the runtime yields after the poll that sees it,
+//! so that run stays short. (A yield ends a run even if the kernel hands
+//! the hart straight back: the view may show a process whose thread is
+//! only passing through a system call, which another hart re-enters.)
 //!
 //! fds: 3 = stop (read: the test writes a byte when done), 6 = report
 //! (write: one byte when every thread runs a spinner, then
@@ -31,8 +34,11 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static READY_SENT: AtomicBool = AtomicBool::new(false);
 /// Threads that ran a spinner (bit per tid).
 static SEEN: AtomicU64 = AtomicU64::new(0);
-/// Per thread: polls in a row that saw a more urgent process elsewhere.
+/// Per thread: polls in a row that saw a more urgent process elsewhere,
+/// with no cooperative yield of the thread between them.
 static RUN: [AtomicU64; MAX_THREADS] = [const { AtomicU64::new(0) }; MAX_THREADS];
+/// Per thread: its cooperative yields at its last outranked poll.
+static YIELDS_AT: [AtomicU64; MAX_THREADS] = [const { AtomicU64::new(u64::MAX) }; MAX_THREADS];
 static LONGEST_RUN: AtomicU64 = AtomicU64::new(0);
 
 fn tid() -> usize {
@@ -53,7 +59,13 @@ async fn spinner(threads: usize) {
         // spinners are always ready and locally above the cap, so this
         // process stands at its cap in the view.
         if global_highest().is_some_and(|g| g.is_higher_than(cap())) {
-            let run = RUN[t].fetch_add(1, SeqCst) + 1;
+            let yields = cooperative_yields_here();
+            let run = if YIELDS_AT[t].swap(yields, SeqCst) == yields {
+                RUN[t].fetch_add(1, SeqCst) + 1
+            } else {
+                RUN[t].store(1, SeqCst);
+                1
+            };
             LONGEST_RUN.fetch_max(run, SeqCst);
             if run >= GIVE_UP {
                 STOP.store(true, SeqCst);
