@@ -319,9 +319,19 @@ impl<P: Platform> Executor<P> {
         let cpu = self.platform.cpu_id();
         let (polled, requeued) = self.step(cpu, None, false)?;
         if let Some(requeued) = requeued {
-            self.sched.link_requeued(&self.platform, cpu, requeued);
+            self.link_held(cpu, requeued);
         }
         Some(polled)
+    }
+
+    /// Link the coroutine this CPU held after its poll (see `Step::end`);
+    /// the platform then sees only what the CPU still polls (the caller of
+    /// a nested step, or nothing).
+    fn link_held(&self, cpu: usize, requeued: Requeued) {
+        self.sched.link_requeued(&self.platform, cpu, requeued);
+        let polling = self.sched.current(cpu);
+        self.platform
+            .running_priority(polling.and_then(|id| self.priority(id).ok()));
     }
 
     /// `poll_next` for a loop that steps again: a coroutine woken during
@@ -419,7 +429,7 @@ impl<P: Platform> Executor<P> {
                 };
                 if self.platform.should_yield(highest) {
                     if let Some(r) = requeued.take() {
-                        self.sched.link_requeued(&self.platform, cpu, r);
+                        self.link_held(cpu, r);
                     }
                     return RunExit::Yield;
                 }
@@ -539,16 +549,23 @@ impl<P: Platform> Step<P> {
     fn end(&self, outcome: Outcome) -> (Outcome, Option<Requeued>) {
         let exec = self.exec;
         exec.sched.swap_current(self.cpu, self.outer);
-        exec.platform
-            .running_priority(self.outer.and_then(|id| exec.priority(id).ok()));
-        if outcome == Outcome::Pending {
+        let (outcome, requeued) = if outcome == Outcome::Pending {
             // SAFETY: this step picked `index` and ends its poll once.
             (outcome, unsafe { exec.sched.end_poll_pending(self.index) })
         } else if exec.end_coroutine(self.index) {
             (Outcome::Panicked, None)
         } else {
             (outcome, None)
-        }
+        };
+        // A re-queued coroutine stays with this CPU, outside the ready
+        // bitmap, until the next pick: the platform counts it as running
+        // here meanwhile, or a kernel ranking the thread between two polls
+        // (a timer tick) would not see it anywhere.
+        let held = requeued.as_ref().map(|r| exec.sched.requeued_priority(r));
+        let outer = self.outer.and_then(|id| exec.priority(id).ok());
+        exec.platform
+            .running_priority(outer.into_iter().chain(held).min());
+        (outcome, requeued)
     }
 }
 

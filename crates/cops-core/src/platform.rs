@@ -45,7 +45,10 @@ pub trait Platform: Send + Sync + 'static {
     /// The calling CPU starts polling a coroutine of `priority` (`Some`), or
     /// finished polling it (`None`). Lets a process tell the kernel how
     /// urgent the coroutine on each of its threads is while it runs (a
-    /// running coroutine is not in the ready bitmap).
+    /// running coroutine is not in the ready bitmap). A coroutine that
+    /// yielded stays with its CPU for the next pick, also outside the
+    /// bitmap: until that pick links or polls it, the poll's end reports
+    /// its level, not `None`.
     fn running_priority(&self, _priority: Option<Priority>) {}
 
     /// Asked after every poll: should the worker stop and give the CPU back

@@ -466,6 +466,55 @@ fn a_worker_stopped_after_a_yield_leaves_the_coroutine_ready() {
     assert_eq!(exec.live(), 0);
 }
 
+/// Between two polls of a coroutine that yielded, the worker holds it
+/// outside the ready bitmap: `running_priority` keeps reporting its level
+/// until the next pick, so a kernel ranking the thread then (a timer tick)
+/// still sees it. Once a stopping worker links it, the report is `None`.
+#[test]
+fn a_held_coroutine_still_counts_as_running() {
+    #[derive(Default)]
+    struct Reports {
+        running: Mutex<Vec<Option<u8>>>,
+        stop: std::sync::atomic::AtomicBool,
+    }
+    impl cops_core::Platform for &'static Reports {
+        fn running_priority(&self, priority: Option<Priority>) {
+            self.running.lock().unwrap().push(priority.map(Priority::level));
+        }
+        fn should_yield(&self, _: Option<Priority>) -> bool {
+            self.stop.load(SeqCst)
+        }
+    }
+    let reports: &'static Reports = Box::leak(Box::default());
+    let exec = Executor::leak(2, reports);
+    exec.spawn(
+        async {
+            for _ in 0..2 {
+                yield_now().await;
+            }
+        },
+        p(7),
+    )
+    .unwrap();
+    assert_eq!(exec.run(), RunExit::AllDone);
+    let seven = Some(7);
+    assert_eq!(
+        std::mem::take(&mut *reports.running.lock().unwrap()),
+        // poll, held, poll, held, poll, completed.
+        [seven, seven, seven, seven, seven, None]
+    );
+
+    exec.spawn(yield_now(), p(9)).unwrap();
+    reports.stop.store(true, SeqCst);
+    assert_eq!(exec.run(), RunExit::Yield);
+    assert_eq!(
+        std::mem::take(&mut *reports.running.lock().unwrap()),
+        // poll, held, linked as the worker stops.
+        [Some(9), Some(9), None]
+    );
+    assert_eq!(exec.highest_ready(), Some(p(9)));
+}
+
 /// A coroutine that a poll makes ready for its own CPU to run next (a
 /// handoff) still releases a parked worker: here the stepping thread stops
 /// after that step, and the parked worker must run it.
