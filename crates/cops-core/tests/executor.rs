@@ -479,7 +479,10 @@ fn a_held_coroutine_still_counts_as_running() {
     }
     impl cops_core::Platform for &'static Reports {
         fn running_priority(&self, priority: Option<Priority>) {
-            self.running.lock().unwrap().push(priority.map(Priority::level));
+            self.running
+                .lock()
+                .unwrap()
+                .push(priority.map(Priority::level));
         }
         fn should_yield(&self, _: Option<Priority>) -> bool {
             self.stop.load(SeqCst)
