@@ -218,7 +218,10 @@ mod platform {
         // hart to anything less urgent. Draining may make a more urgent
         // coroutine ready, hence the second look.
         uintr::drain_if_pending();
-        let here = Priority::new(local).into_iter().chain(executor().highest_ready()).min();
+        let here = Priority::new(local)
+            .into_iter()
+            .chain(executor().highest_ready())
+            .min();
         outranked_at(here)
     }
     extern "C" fn alloc_cpu(_: *const c_void, n: usize) -> isize {
@@ -361,7 +364,12 @@ macro_rules! entry {
         );
     };
     ($main:path, coroutines = $n:expr, heap = $bytes:expr) => {
-        $crate::entry!($main, coroutines = $n, heap = $bytes, vdso_abi = $crate::VDSO_ABI);
+        $crate::entry!(
+            $main,
+            coroutines = $n,
+            heap = $bytes,
+            vdso_abi = $crate::VDSO_ABI
+        );
     };
     ($main:path, coroutines = $n:expr, heap = $bytes:expr, vdso_abi = $abi:expr) => {
         #[unsafe(no_mangle)]

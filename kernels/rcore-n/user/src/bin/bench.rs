@@ -213,7 +213,11 @@ async fn main() -> i32 {
         );
         uintr::use_soft();
         let (a, lat) = async_sleep0(N / 10).await;
-        row("async sleep(0) round trip, soft upcall", a, "same, soft backend");
+        row(
+            "async sleep(0) round trip, soft upcall",
+            a,
+            "same, soft backend",
+        );
         row(
             "  of which: kernel post -> coroutine poll",
             lat,

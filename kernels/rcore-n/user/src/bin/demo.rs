@@ -92,7 +92,9 @@ async fn act2_wake_by_id() {
     .unwrap();
     let id = waker.await.unwrap();
     waiter.await.unwrap();
-    println!("[demo] act 2, wake by id: coroutine {id} waited with no waker; a level-20 coroutine woke it by id (ok)");
+    println!(
+        "[demo] act 2, wake by id: coroutine {id} waited with no waker; a level-20 coroutine woke it by id (ok)"
+    );
 
     static SLEPT: AtomicBool = AtomicBool::new(false);
     // Long enough that the busy coroutine below gets its first poll in

@@ -72,9 +72,16 @@ async fn main() -> i32 {
         POLLS.load(SeqCst),
         preemptions(),
     );
-    assert_eq!(watched, 0, "the preempted coroutine was never RunningSuspended");
+    assert_eq!(
+        watched, 0,
+        "the preempted coroutine was never RunningSuspended"
+    );
     assert_eq!(state_after, Ok(cops_core::CoroutineState::Running));
-    assert_eq!(POLLS.load(SeqCst), 1, "the preempted poll was started again");
+    assert_eq!(
+        POLLS.load(SeqCst),
+        1,
+        "the preempted poll was started again"
+    );
     assert!(preemptions() >= 1 && entries >= 1);
     guest_test::pass("test_running_suspended");
     0

@@ -57,9 +57,13 @@ async fn main() -> i32 {
         syscall::waitpid(None).unwrap();
     }
     if let Err(last) = result {
-        panic!("with cap-{CHILD_CAP} processes ready, switchers not all at {CHILD_CAP}: last sample {last:?}");
+        panic!(
+            "with cap-{CHILD_CAP} processes ready, switchers not all at {CHILD_CAP}: last sample {last:?}"
+        );
     }
-    println!("test_switcher_level: {harts} switching coroutine(s) at {lowest} with nothing ready, at {CHILD_CAP} with cap-{CHILD_CAP} processes ready");
+    println!(
+        "test_switcher_level: {harts} switching coroutine(s) at {lowest} with nothing ready, at {CHILD_CAP} with cap-{CHILD_CAP} processes ready"
+    );
     guest_test::pass("test_switcher_level");
     0
 }
