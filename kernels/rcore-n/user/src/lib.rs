@@ -114,10 +114,13 @@ pub fn cap() -> Priority {
 /// Whether another process or the kernel is more urgent than this
 /// process, comparing like with like: the view holds capped levels, so this
 /// process's level is capped too (a main coroutine at level 0 in a process
-/// capped at 30 is at 30, and yields to a process at 10). Nothing ready
-/// here: anyone ready elsewhere is more urgent.
+/// capped at 30 is at 30, and yields to a process at 10). The calling
+/// coroutine counts (it runs, so it is not in the ready bitmap). Nothing
+/// ready here: anyone ready elsewhere is more urgent.
 pub fn outranked() -> bool {
-    outranked_at(executor().highest_ready())
+    let exec = executor();
+    let me = current_id().and_then(|id| exec.priority(id).ok());
+    outranked_at(me.into_iter().chain(exec.highest_ready()).min())
 }
 
 /// [`outranked`] for a process whose most urgent ready coroutine is at
