@@ -73,8 +73,10 @@
 //! That matters to a kernel that re-prioritises its running switching
 //! coroutines on every change of its priority view: asking every shard
 //! each time slowed rcore-n's switching enough that `test_coop_yield` at
-//! `-smp 4` failed 8 times in 48 boots (1 in 48 before, 1 in 64 now). `move_pending_on` has a bit per
-//! shard whose move stack holds the slot (at most once per stack: a
+//! `-smp 4` failed 8 times in 48 boots (1 in 48 before; the rest of that
+//! flake was rcore-n's runtime yielding for nothing, fixed since: 0 in
+//! 115). `move_pending_on` has a bit per shard whose move stack holds the
+//! slot (at most once per stack: a
 //! pending move reads the level when it is applied, so it carries a later
 //! one too), and `move_next` a link per shard.
 //!
