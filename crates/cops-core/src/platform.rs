@@ -53,7 +53,12 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Asked after every poll: should the worker stop and give the CPU back
     /// (someone elsewhere, another process or the kernel, has a more urgent
-    /// coroutine than `local_highest`)?
+    /// coroutine than `local_highest`)? `local_highest` counts the
+    /// coroutine that just yielded, which the worker holds outside the
+    /// ready bitmap while it asks: [`Executor::highest_ready`] alone would
+    /// miss it, and a busy executor with one coroutine would look idle.
+    ///
+    /// [`Executor::highest_ready`]: crate::Executor::highest_ready
     fn should_yield(&self, _local_highest: Option<Priority>) -> bool {
         false
     }
