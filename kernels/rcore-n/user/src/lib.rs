@@ -118,18 +118,22 @@ pub fn cap() -> Priority {
 /// coroutine counts (it runs, so it is not in the ready bitmap). Nothing
 /// ready here: anyone ready elsewhere is more urgent.
 pub fn outranked() -> bool {
-    let exec = executor();
-    let me = current_id().and_then(|id| exec.priority(id).ok());
-    outranked_at(me.into_iter().chain(exec.highest_ready()).min())
+    outranked_with(|| current_id().and_then(|id| executor().priority(id).ok()))
 }
 
-/// [`outranked`] for a process whose most urgent ready coroutine is at
-/// `here` (`None`: nothing ready), which the view ranks at `max(here, cap)`.
-fn outranked_at(here: Option<Priority>) -> bool {
+/// [`outranked`] for a process whose ready coroutines are those in its
+/// ready bitmap and one more outside it, at `unlisted()` (the one running,
+/// or the one the worker holds after a yield); the view ranks the process
+/// at `max(most urgent of them, cap)`.
+fn outranked_with(unlisted: impl FnOnce() -> Option<Priority>) -> bool {
     // Nothing ready elsewhere (the common case): two loads, no table call.
     let Some(elsewhere) = global_highest().into_iter().chain(kernel_highest()).min() else {
         return false;
     };
+    let here = unlisted()
+        .into_iter()
+        .chain(executor().highest_ready())
+        .min();
     here.map(|h| h.max(cap()))
         .is_none_or(|here| elsewhere.is_higher_than(here))
 }
@@ -164,8 +168,7 @@ extern "C" fn preempted() -> ! {
     syscall::exit(-6)
 }
 
-/// Per thread (by tid): times it gave its CPU back because another process
-/// was more urgent ([`outranked`] after a poll), without the timer.
+/// [`cooperative_yields`] per thread (by tid).
 static COOPERATIVE_YIELDS: [AtomicU64; rcore_n_abi::MAX_THREADS] =
     [const { AtomicU64::new(0) }; rcore_n_abi::MAX_THREADS];
 
@@ -221,11 +224,7 @@ mod platform {
         // hart to anything less urgent. Draining may make a more urgent
         // coroutine ready, hence the second look.
         uintr::drain_if_pending();
-        let here = Priority::new(local)
-            .into_iter()
-            .chain(executor().highest_ready())
-            .min();
-        outranked_at(here)
+        outranked_with(|| Priority::new(local))
     }
     extern "C" fn alloc_cpu(_: *const c_void, n: usize) -> isize {
         match super::start_workers(n) {
