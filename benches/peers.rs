@@ -46,18 +46,24 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 
 // ----- spawn + run ---------------------------------------------------------
 
+fn cops_spawn_static<Pl: cops_core::Platform>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    ex: &'static cops_core::Executor<Pl>,
+) {
+    let st = leak(CoroutineStorage::new());
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            ex.spawn_in(st, empty(), prio(P)).unwrap();
+            ex.run_until_idle()
+        })
+    });
+}
+
 fn spawn_run_single(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_run_single");
-    {
-        let ex = cops(4);
-        let st = leak(CoroutineStorage::new());
-        g.bench_function("cops_static", |b| {
-            b.iter(|| {
-                ex.spawn_in(st, empty(), prio(P)).unwrap();
-                ex.run_until_idle()
-            })
-        });
-    }
+    cops_spawn_static(&mut g, "cops_static", cops(4));
+    cops_spawn_static(&mut g, "cops_static_publishing", cops_publishing(4));
     {
         let ex = cops(4);
         g.bench_function("cops_boxed", |b| {
@@ -207,24 +213,30 @@ fn yield_round_trip(c: &mut Criterion) {
     g.finish();
 }
 
+fn cops_ping_pong<Pl: cops_core::Platform>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    ex: &'static cops_core::Executor<Pl>,
+) {
+    let pp = PingPong::leak();
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            pp.reset();
+            drop(ex.spawn(ping(pp, iters), prio(P)).unwrap());
+            drop(ex.spawn(pong(pp, iters), prio(P)).unwrap());
+            let t = Instant::now();
+            ex.run_until_idle();
+            let e = t.elapsed();
+            assert!(pp.done.load(Relaxed));
+            e
+        })
+    });
+}
+
 fn ping_pong(c: &mut Criterion) {
     let mut g = c.benchmark_group("ping_pong");
-    {
-        let ex = cops(4);
-        let pp = PingPong::leak();
-        g.bench_function("cops", |b| {
-            b.iter_custom(|iters| {
-                pp.reset();
-                drop(ex.spawn(ping(pp, iters), prio(P)).unwrap());
-                drop(ex.spawn(pong(pp, iters), prio(P)).unwrap());
-                let t = Instant::now();
-                ex.run_until_idle();
-                let e = t.elapsed();
-                assert!(pp.done.load(Relaxed));
-                e
-            })
-        });
-    }
+    cops_ping_pong(&mut g, "cops", cops(4));
+    cops_ping_pong(&mut g, "cops_publishing", cops_publishing(4));
     {
         let ex = embassy();
         let pp = PingPong::leak();

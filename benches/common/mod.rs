@@ -264,6 +264,22 @@ pub fn cops(capacity: usize) -> Cops {
     cops_core::Executor::leak(capacity, cops_core::NoPlatform)
 }
 
+/// A platform that publishes its highest ready level with one store, as a
+/// kernel's priority view does: the cost `NoPlatform` leaves out.
+#[derive(Default)]
+pub struct Publishing(pub std::sync::atomic::AtomicU8);
+
+impl cops_core::Platform for Publishing {
+    fn publish_priority(&self, highest: Option<cops_core::Priority>) {
+        self.0
+            .store(highest.map_or(u8::MAX, cops_core::Priority::level), Release);
+    }
+}
+
+pub fn cops_publishing(capacity: usize) -> &'static cops_core::Executor<Publishing> {
+    cops_core::Executor::leak(capacity, Publishing::default())
+}
+
 pub fn prio(level: u8) -> cops_core::Priority {
     cops_core::Priority::new(level).unwrap()
 }

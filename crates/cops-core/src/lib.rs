@@ -170,6 +170,7 @@
 //!    | `idle` | the worker loop | nothing is ready | no | the worker (e.g. enable interrupts + `wfi`) |
 //!    | `notify` | wake, cancel, spawn, set_priority, the last completion | a coroutine became ready while a worker is parked | no | **interrupt handlers**: an IPI or a flag store, never a lock an interrupted CPU may hold |
 //!    | `publish_priority` | the executor | its highest ready level (the OR of the shards) changed | **yes**: one shard lock and the publication flag (publications are serialised) | any; keep it to a store (e.g. into a `view::GlobalPriorityView`), never call back into the executor |
+//!    | `publishes_priority` | the executor | before each `publish_priority` | yes, as `publish_priority` | any; return a constant (`false`: no publications, two fewer read-modify-writes per change of the highest level) |
 //!    | `running_priority` | `poll_next`, `run`, `serve` | before and after each poll (after one, the level of a coroutine that yielded and that the worker holds for its next pick) | no | the worker |
 //!    | `should_yield` | `run` / `serve` | after each poll (a coroutine that yielded counts as ready) | no | the worker |
 //!    | `alloc_cpu` | [`Executor::alloc_cpu`] | on request | no | thread; start CPUs and hand them the worker through a [`WorkerMailbox`] |

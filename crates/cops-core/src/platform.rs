@@ -42,6 +42,17 @@ pub trait Platform: Send + Sync + 'static {
     /// view).
     fn publish_priority(&self, _highest: Option<Priority>) {}
 
+    /// Whether this platform wants [`Platform::publish_priority`] calls.
+    /// `false` (nothing outside the executor ranks it, e.g. a kernel with
+    /// one executor and no priority view) skips the executor-wide
+    /// publication word: two read-modify-writes each time the highest
+    /// ready level changes, about a tenth of a ping-pong on the host
+    /// (`benches/RESULTS.md`). With `false`, `publish_priority` is never
+    /// called. Return a constant: it is read at every change.
+    fn publishes_priority(&self) -> bool {
+        true
+    }
+
     /// The calling CPU starts polling a coroutine of `priority` (`Some`), or
     /// finished polling it (`None`). Lets a process tell the kernel how
     /// urgent the coroutine on each of its threads is while it runs (a
@@ -69,11 +80,16 @@ pub trait Platform: Send + Sync + 'static {
     }
 }
 
-/// A platform with every default: one CPU, idle = spin.
+/// A platform with every default (one CPU, idle = spin) that publishes no
+/// priority: nothing outside the executor ranks it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoPlatform;
 
-impl Platform for NoPlatform {}
+impl Platform for NoPlatform {
+    fn publishes_priority(&self) -> bool {
+        false
+    }
+}
 
 /// Hands a worker to a CPU the platform starts (a hart brought up with SBI
 /// HSM, a core released from a spin table): [`Platform::alloc_cpu`] posts

@@ -518,6 +518,44 @@ fn a_held_coroutine_still_counts_as_running() {
     assert_eq!(exec.highest_ready(), Some(p(9)));
 }
 
+/// `publish_priority` follows every change of the highest ready level,
+/// and a platform that says it publishes nothing gets no call at all (and
+/// runs the same).
+#[test]
+fn a_platform_that_publishes_nothing_gets_no_publication() {
+    struct Publications {
+        wanted: bool,
+        seen: Mutex<Vec<Option<u8>>>,
+    }
+    impl cops_core::Platform for &'static Publications {
+        fn publish_priority(&self, highest: Option<Priority>) {
+            self.seen.lock().unwrap().push(highest.map(Priority::level));
+        }
+        fn publishes_priority(&self) -> bool {
+            self.wanted
+        }
+    }
+    for wanted in [true, false] {
+        let platform: &'static Publications = Box::leak(Box::new(Publications {
+            wanted,
+            seen: Mutex::new(Vec::new()),
+        }));
+        let exec = Executor::leak(4, platform);
+        exec.spawn(async {}, p(9)).unwrap();
+        exec.spawn(async {}, p(3)).unwrap();
+        assert_eq!(exec.highest_ready(), Some(p(3)));
+        assert_eq!(exec.run_until_idle(), 2);
+        let seen = std::mem::take(&mut *platform.seen.lock().unwrap());
+        if wanted {
+            // 9 is ready, then 3; 3 ran, then 9.
+            assert_eq!(seen, [Some(9), Some(3), Some(9), None]);
+        } else {
+            assert_eq!(seen, []);
+        }
+        assert_eq!(exec.live(), 0);
+    }
+}
+
 /// A coroutine that a poll makes ready for its own CPU to run next (a
 /// handoff) still releases a parked worker: here the stepping thread stops
 /// after that step, and the parked worker must run it.

@@ -315,7 +315,7 @@ impl Scheduler {
             // (A parking worker sees it through the lock word: this store
             // comes before our letting go, which its `touch` reads from.)
             copy.store(after, Release);
-            if before.trailing_zeros() != after.trailing_zeros() {
+            if before.trailing_zeros() != after.trailing_zeros() && platform.publishes_priority() {
                 self.publish_highest(platform);
             }
         }
