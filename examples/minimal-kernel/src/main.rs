@@ -149,6 +149,9 @@ impl Platform for Harts {
         let others = ((1 << HARTS) - 1) & !(1 << hart_id());
         let _ = sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(others, 0));
     }
+    fn publishes_priority(&self) -> bool {
+        false // one executor, which nothing outside ranks
+    }
 }
 
 cops_core::static_executor! {
