@@ -334,7 +334,10 @@ impl Scheduler {
     // ----- the COPS operations (any context) --------------------------------
 
     /// Wake `id`. The one wake path: `Waker::wake` and wake-by-id both end
-    /// here. Never waits for a ready lock.
+    /// here. Never waits for a ready lock. Always inlined: left to the
+    /// compiler, whether a self-wake (a yield) paid a call here changed
+    /// with unrelated code (yield 28 or 31 ns, `Waker` wake 15 or 18).
+    #[inline(always)]
     pub(crate) fn wake<P: Platform + ?Sized>(
         &self,
         platform: &P,
