@@ -13,7 +13,8 @@
 //!   [`current_id`] / [`Executor::current_id`] (getcid), [`Executor::wake`],
 //!   [`Executor::set_priority`], [`Executor::alloc_cpu`], [`Executor::cancel`].
 //! - **Hooks** ([`Platform`]): which CPU is this, idle/notify, publish the
-//!   highest ready priority, the priority of the coroutine being polled,
+//!   highest ready priority (or publish nothing, for an executor nothing
+//!   outside ranks), the priority of the coroutine being polled,
 //!   should-I-yield, alloc-CPU. [`StdPlatform`] (feature `std`) runs
 //!   workers as threads.
 //! - **[`ExecutorOps`]**: spawn / wake / set_priority / cancel by id, for
